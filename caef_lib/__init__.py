@@ -1,0 +1,12 @@
+"""CAEF study kit: shared library behind the notebooks.
+
+Importing the package makes the Hugging Face libraries offline: the kit never downloads weights or
+datasets; real base models are local directories given as parameters.
+"""
+import os
+
+for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+__version__ = "0.1.0"

@@ -1,0 +1,89 @@
+"""Command line: `python -m caef_lib {run,trace,figures,params}`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _run(args) -> int:
+    from .params import ParameterError
+    from .runner import RunFailed, execute, plan
+
+    try:
+        runs = plan(args.profile, only=args.only or [], start=args.start, overrides=args.param or [],
+                    files=args.file or [], output_root=args.root)
+    except ParameterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not runs:
+        print("nothing selected")
+        return 0
+    print(f"profile {args.profile}: {', '.join(r.name for r in runs)}")
+    try:
+        summary = execute(runs, force=args.force, verbose=args.verbose)
+    except RunFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: completed notebooks are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    total = sum(row["seconds"] for row in summary)
+    print("\nnotebook                      status    time")
+    for row in summary:
+        print(f"{row['notebook']:<29} {row['status']:<9} {row['seconds']:7.1f} s")
+    print(f"{'total':<39} {total:7.1f} s")
+    return 0
+
+
+def _figures(args) -> int:
+    from .figures import redraw_all
+    from .paths import KitPaths
+
+    drawn = redraw_all(KitPaths.of(args.profile, args.root))
+    print(f"{len(drawn)} figure(s) redrawn for profile {args.profile}")
+    return 0
+
+
+def _params(args) -> int:
+    from .notebook_params import NOTEBOOK_PARAMS
+    from .params import describe
+
+    for name, cls in NOTEBOOK_PARAMS.items():
+        if args.notebook and not name.startswith(args.notebook):
+            continue
+        print(name)
+        for row in describe(cls):
+            extra = f" (one of {', '.join(map(str, row['choices']))})" if row["choices"] else ""
+            print(f"  {row['name']:<22} {row['type']:<22} default {row['default']!r}{extra}  {row['help']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "trace":  # the trace command owns its arguments
+        from .trace_cmd import main as trace_main
+
+        return trace_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="python -m caef_lib", description="CAEF study kit")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the notebooks in order with a profile")
+    run.add_argument("--profile", default="default", help="smoke, default or paper (profiles/<name>.yaml)")
+    run.add_argument("--only", action="append", metavar="NN", help="run only this notebook (repeatable)")
+    run.add_argument("--from", dest="start", metavar="NN", help="start at this notebook")
+    run.add_argument("-p", "--param", action="append", metavar="NAME=VALUE",
+                     help="override a parameter (NN.name=value for one notebook)")
+    run.add_argument("-f", "--file", action="append", metavar="PARAMS.yaml", help="parameters from a YAML file")
+    run.add_argument("--force", action="store_true", help="re-run notebooks that are up to date")
+    run.add_argument("--root", default=None, help="write data/results/figures/runs under this folder")
+    run.add_argument("-v", "--verbose", action="store_true", help="stream the notebooks' output")
+    run.set_defaults(fn=_run)
+    fig = sub.add_parser("figures", help="redraw every figure from saved results (no training)")
+    fig.add_argument("--profile", default="default")
+    fig.add_argument("--root", default=None)
+    fig.set_defaults(fn=_figures)
+    prm = sub.add_parser("params", help="list every notebook's parameters")
+    prm.add_argument("notebook", nargs="?", default="")
+    prm.set_defaults(fn=_params)
+    sub.add_parser("trace", help="every model call of the CAEF process for one problem (see trace --help)")
+    args = parser.parse_args(argv)
+    return args.fn(args)

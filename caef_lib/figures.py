@@ -1,0 +1,80 @@
+"""Figures are drawn from saved results only, so `make figures` can redraw all of them without training.
+
+A plotting function takes the `KitPaths` of a profile and returns a matplotlib figure; it is registered with
+`@figure("name", notebook="01_traces")`. The notebook calls `draw("name", paths)`, which saves the figure as
+PDF and PNG under figures/<profile>/ and returns it for display; `redraw_all` redraws every registered
+figure whose notebook has results.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from . import io
+from .paths import KitPaths
+from .results import MissingResults
+
+# Modules that register figures (imported by `redraw_all`).
+FIGURE_MODULES: list[str] = []
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    name: str
+    notebook: str
+    draw: Callable
+
+
+FIGURES: dict[str, FigureSpec] = {}
+
+
+def figure(name: str, notebook: str):
+    def register(fn: Callable) -> Callable:
+        FIGURES[name] = FigureSpec(name, notebook, fn)
+        return fn
+    return register
+
+
+def save(fig, paths: KitPaths, name: str, dpi: int = 150) -> list[Path]:
+    import io as _io
+
+    written = []
+    for fmt in ("pdf", "png"):
+        buf = _io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", metadata={"CreationDate": None} if fmt == "pdf" else None)
+        written.append(io.write_bytes(paths.figures / f"{name}.{fmt}", buf.getvalue()))
+    return written
+
+
+def draw(name: str, paths: KitPaths):
+    """Draw a registered figure from saved results, save it (PDF + PNG) and return it."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    if FIGURES.get(name) is None:
+        raise KeyError(f"no figure named {name!r}; known: {', '.join(sorted(FIGURES))}")
+    fig = FIGURES[name].draw(paths)
+    save(fig, paths, name)
+    if matplotlib.get_backend().lower() == "agg":
+        plt.close(fig)
+    return fig
+
+
+def redraw_all(paths: KitPaths, log: Callable[[str], None] = print) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    for module in FIGURE_MODULES:
+        importlib.import_module(module)
+    drawn = []
+    for name, spec in sorted(FIGURES.items()):
+        try:
+            draw(name, paths)
+        except MissingResults as e:
+            log(f"skip {name}: {e}")
+            continue
+        drawn.append(name)
+        log(f"drew {name} -> {paths.figures / name}.{{pdf,png}}")
+    return drawn
