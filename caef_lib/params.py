@@ -16,6 +16,7 @@ and a dataclass may define `check(self)` for rules that involve several fields.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -47,9 +48,15 @@ def param(default: Any = dataclasses.MISSING, *, help: str = "", choices: tuple 
 def parse_cli_value(text: str) -> Any:
     """`-p name=value`: the value is read as YAML (3 → int, 1e-4 → float, true → bool, [a, b] → list)."""
     try:
-        return yaml.safe_load(text) if text.strip() else ""
+        value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError:
         return text
+    if isinstance(value, str):  # YAML 1.1 reads 1e-4 (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    return value
 
 
 def _describe(tp: Any) -> str:
@@ -176,8 +183,10 @@ def validate(cls: type, values: dict[str, Any], *, notebook: str = "") -> Any:
     fields = fields_of(cls)
     unknown = sorted(set(values) - set(fields))
     if unknown:
+        close = difflib.get_close_matches(unknown[0], fields, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ParameterError(
-            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}{where}; "
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}{where}{hint}; "
             f"accepted: {', '.join(fields)}")
     hints = typing.get_type_hints(cls)
     kwargs = {}

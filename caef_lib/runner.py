@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import logging
@@ -110,7 +111,9 @@ def plan(profile: str, *, only: list[str] = (), start: str | None = None, overri
             takers = [n for n in targets if name in fields_of(NOTEBOOK_PARAMS[n])]
             if strict and not takers:
                 accepted = sorted({f for n in targets for f in fields_of(NOTEBOOK_PARAMS[n])})
-                raise ParameterError(f"unknown parameter {name!r} ({source}) for {', '.join(targets)}; "
+                close = difflib.get_close_matches(name, accepted, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise ParameterError(f"unknown parameter {name!r} ({source}) for {', '.join(targets)}{hint}; "
                                      f"accepted: {', '.join(accepted)}")
             for n in takers:
                 values[n][name] = value
@@ -186,7 +189,8 @@ def _failure_message(name: str, err: Exception, out: Path, log: Path) -> str:
 
     if isinstance(err, PapermillExecutionError):
         first = next((line for line in (err.source or "").splitlines() if line.strip()), "")
-        return (f"notebook {name} failed in cell {err.cell_index} (`{first[:80]}`): {err.ename}: {err.evalue}\n"
+        return (f"notebook {name} failed in cell {err.cell_index} of the executed copy, In [{err.exec_count}] "
+                f"(`{first[:80]}`): {err.ename}: {err.evalue}\n"
                 f"  executed copy: {out}\n  log: {log}")
     return f"notebook {name} failed: {type(err).__name__}: {err}\n  executed copy: {out}\n  log: {log}"
 

@@ -1,0 +1,61 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from caef_lib import io
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    path = tmp_path / "a" / "table.csv"
+    io.write_text(path, "old\n")
+    io.write_text(path, "new\n")
+    assert path.read_text() == "new\n"
+    assert [p.name for p in path.parent.iterdir()] == ["table.csv"]
+
+
+def test_failure_inside_write_keeps_old_file_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "metadata.json"
+    io.write_json(path, {"complete": True})
+    with pytest.raises(RuntimeError):
+        with io.atomic_open(path) as f:
+            f.write('{"complete": fal')
+            raise RuntimeError("killed half-way")
+    assert io.read_json(path) == {"complete": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metadata.json"]
+
+
+def test_killed_writer_never_leaves_a_truncated_target(tmp_path):
+    """SIGKILL a process in the middle of a large atomic write: the target is absent, not truncated."""
+    target = tmp_path / "big.txt"
+    code = (
+        "import sys, time\n"
+        "from caef_lib import io\n"
+        "with io.atomic_open(sys.argv[1]) as f:\n"
+        "    for i in range(10**9):\n"
+        "        f.write('x' * 1000 + '\\n')\n"
+        "        if i == 1000: print('writing', flush=True)\n"
+        "        if i > 1000: time.sleep(0.001)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code, str(target)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not target.exists()
+
+
+def test_write_json_is_deterministic(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    io.write_json(a, {"b": 1, "a": [1, 2]})
+    io.write_json(b, {"a": [1, 2], "b": 1})
+    assert a.read_bytes() == b.read_bytes()
+    assert io.sha256_file(a) == io.sha256_text(a.read_text())
+
+
+def test_atomic_open_refuses_read_mode(tmp_path):
+    with pytest.raises(ValueError):
+        with io.atomic_open(tmp_path / "x", "r"):
+            pass

@@ -1,0 +1,84 @@
+from dataclasses import dataclass
+
+import pytest
+
+from caef_lib import runner
+from caef_lib.notebook_params import NOTEBOOK_PARAMS, Common
+from caef_lib.params import ParameterError, param, parse_cli_value, validate
+
+
+@dataclass
+class Demo(Common):
+    steps: int = param(10, min=1, help="training steps")
+    lr: float = param(1e-4, min=0.0)
+    ops: list[str] = param(["add"], choices=("add", "sub", "mul"))
+    base_model: str = param("tiny-llama", kind="model")
+    note: str | None = param(None)
+    stage1: bool = param(False)
+
+
+def test_values_are_coerced_to_declared_types():
+    p = validate(Demo, {"steps": "5", "lr": "3e-5", "ops": "add, mul", "stage1": "true", "note": None})
+    assert (p.steps, p.lr, p.ops, p.stage1, p.note) == (5, 3e-5, ["add", "mul"], True, None)
+    assert validate(Demo, {"ops": "sub"}).ops == ["sub"]
+    assert parse_cli_value("[add, sub]") == ["add", "sub"] and parse_cli_value("1e-4") == 1e-4
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"stpes": 5}, "unknown parameter 'stpes' of 02_demo (did you mean 'steps'?); accepted: profile, output_root, seed, device, steps"),
+    ({"steps": "many"}, "parameter 'steps': 'many' is not an integer"),
+    ({"steps": 0}, "parameter 'steps': 0 is below the minimum 1"),
+    ({"steps": True}, "parameter 'steps': True is not an integer"),
+    ({"lr": "fast"}, "parameter 'lr': 'fast' is not a number"),
+    ({"ops": "add,div"}, "parameter 'ops': 'div' is not accepted; choose from add, sub, mul"),
+    ({"device": "tpu"}, "parameter 'device': 'tpu' is not accepted; choose from auto, cpu, cuda"),
+    ({"seed": -1}, "parameter 'seed': -1 is below the minimum 0"),
+    ({"stage1": "maybe"}, "parameter 'stage1': 'maybe' is not true/false"),
+])
+def test_bad_values_are_rejected_with_the_parameter_named(values, message):
+    with pytest.raises(ParameterError) as err:
+        validate(Demo, values, notebook="02_demo")
+    assert message in str(err.value)
+    assert "02_demo" in str(err.value)
+
+
+def test_missing_local_model_path_is_a_clear_error(tmp_path):
+    with pytest.raises(ParameterError) as err:
+        validate(Demo, {"base_model": str(tmp_path / "Meta-Llama-3.1-8B")})
+    msg = str(err.value)
+    assert "'base_model'" in msg and "tiny-llama" in msg and "never downloads" in msg
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ParameterError, match="no config.json"):
+        validate(Demo, {"base_model": str(tmp_path / "empty")})
+    (tmp_path / "empty" / "config.json").write_text("{}")
+    assert validate(Demo, {"base_model": str(tmp_path / "empty")}).base_model.endswith("empty")
+
+
+def test_every_notebook_default_is_valid():
+    for name, cls in NOTEBOOK_PARAMS.items():
+        validate(cls, {}, notebook=name)
+
+
+def test_unknown_profile_lists_the_available_ones():
+    with pytest.raises(ParameterError, match=r"unknown profile 'smok'; available: default, paper, smoke"):
+        runner.plan("smok")
+
+
+def test_plan_rejects_unknown_and_bad_overrides_before_running():
+    with pytest.raises(ParameterError, match=r"unknown parameter 'sede' \(-p sede=1\) for 00_environment"):
+        runner.plan("smoke", only=["00"], overrides=["sede=1"])
+    with pytest.raises(ParameterError, match="parameter 'seed': 'x' is not an integer of 00_environment"):
+        runner.plan("smoke", only=["00"], overrides=["seed=x"])
+    with pytest.raises(ParameterError, match="write -p name=value"):
+        runner.plan("smoke", only=["00"], overrides=["seed"])
+    with pytest.raises(ParameterError, match="no notebook '42'"):
+        runner.plan("smoke", only=["42"])
+
+
+def test_plan_merges_profile_file_and_overrides(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("seed: 7\nnotebooks:\n  00_environment:\n    check_models: [/nowhere]\n")
+    (run,) = runner.plan("smoke", only=["00"], files=[f], overrides=["00.device=cpu"], output_root=tmp_path)
+    assert run.params["seed"] == 7 and run.params["device"] == "cpu" and run.params["profile"] == "smoke"
+    assert run.params["check_models"][0] == "/nowhere"
+    assert run.params["output_root"] == str(tmp_path.resolve())
