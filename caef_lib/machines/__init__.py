@@ -10,6 +10,8 @@ Registry keyed by adapter name (the LoRA adapter that executes the machine)::
 
 Basic machines: ``add``, ``reflection``, ``left_mask``, ``equal``, ``greater_than``, ``less_than``.
 Composers (CALL other machines): ``sub``, ``mul``, ``div``.
+Long arithmetic (docs/long-arithmetic.md; calls grow with the operands' lengths, not values): composers
+``long_mul`` (calls ``mul_digit`` and ``add``) and ``long_div`` (calls ``sub_borrow``).
 """
 
 from .add import Add
@@ -43,4 +45,5 @@ __all__ = [
     "HALT", "MalformedText", "Machine", "BasicMachine", "Composer", "MACHINES", "OP_SYMBOLS", "BY_NAME",
     "get", "register", "python_result", "call_target", "input_to_tm", "tm_to_output", "parse_expression",
     "expression", "Add", "Sub", "Mul", "Div", "Equal", "GreaterThan", "LessThan", "Reflection", "LeftMask",
+    "MulDigit", "SubBorrow", "LongMul", "LongDiv",
 ]

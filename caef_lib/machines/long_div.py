@@ -54,15 +54,13 @@ from __future__ import annotations
 import re
 
 from .base import Composer
-from .long_mul import composer_transitions
-from .tape import HALT, TAPE_RE, MalformedText, canonical_int, tape, tape_to_int
+from .tape import HALT, TAPE_RE, MalformedText, canonical_int, tape
 
 _T = TAPE_RE
 _Q0 = re.compile(rf"LONG_DIV, q0, \[HEAD1\]({_T}) \[HEAD2\]({_T}) \[REM\] \[DIGIT\] \[OUTPUT\]")
 _QK = re.compile(
     rf"LONG_DIV, (q[123]), ((?:{_T})?)\[HEAD1\]((?:{_T})?) \[HEAD2\]({_T}) \[REM\]({_T}) \[DIGIT\](\d?) \[OUTPUT\]({_T})"
 )
-_QH_RE = re.compile(rf"LONG_DIV, qH, \[HEAD1\]({_T}) \[HEAD2\]({_T}) \[REM\]({_T}) ({_T})")
 Q0_COMMAND = "CMD [HEAD1] END, [REM]|0, [OUTPUT]|0, q1"
 Q2_COMMAND = "CMD [CALL] SUB_BORROW, q2"
 MAX_DIGIT = 9
@@ -144,10 +142,6 @@ class LongDiv(Composer):
         for x, y in trials(a, b):
             yield "sub_borrow", x, y
 
-    def transitions(self, a, b=None, callee_halts="runtime"):
-        """The stage-2 training pairs (input, output) in order (non-CALL steps included)."""
-        return composer_transitions(self, a, b, callee_halts)
-
     # ------------------------------------------------------------------ oracle
     @staticmethod
     def _fields(A: str, k: int, B: str, R: str, c: str, Q: str) -> str:
@@ -187,7 +181,8 @@ class LongDiv(Composer):
         q, A1, A2, B, R, c, Q = m[1], m[2], m[3], m[4], m[5], m[6], m[7]
         A, k = A1 + A2, len(A1) // 2
         canonical_int(A)
-        b, r = canonical_int(B), canonical_int(R)
+        b = canonical_int(B)
+        canonical_int(R)
         canonical_int(Q)
         if b == 0:
             raise MalformedText("LONG_DIV by zero")
@@ -219,10 +214,3 @@ class LongDiv(Composer):
         if k:
             return self._q1(A, k, B, R, Q2)
         return [f"LONG_DIV, qH, [HEAD1]{A} [HEAD2]{B} [REM]{R} {Q2}", HALT]
-
-    def operands_from_halt(self, state_line: str) -> tuple[int, int]:
-        """(a, b) written in a LONG_DIV qH line (for the output aligner)."""
-        m = _QH_RE.fullmatch(state_line)
-        if not m:
-            raise MalformedText(f"not a LONG_DIV halt state: {state_line!r}")
-        return tape_to_int(m[1]), tape_to_int(m[2])

@@ -53,52 +53,19 @@ from __future__ import annotations
 
 import re
 
-from . import registry
-from .base import Composer, call_target
-from .tape import HALT, TAPE_RE, MalformedText, canonical_int, tape, tape_to_int
+from .base import Composer
+from .tape import HALT, TAPE_RE, MalformedText, canonical_int, tape
 
 _T = TAPE_RE
 _Q0 = re.compile(rf"LONG_MUL, q0, \[HEAD1\]({_T}) \[HEAD2\]({_T}) \[ACC\] \[OUTPUT\]")
 _QK = re.compile(
     rf"LONG_MUL, (q[12]), \[HEAD1\]({_T}) ((?:{_T})?)\[HEAD2\]((?:{_T})?) \[ACC\]({_T}) \[OUTPUT\]((?:{_T})?)"
 )
-_QH_RE = re.compile(rf"LONG_MUL, qH, \[HEAD1\]({_T}) ((?:{_T})?)\[HEAD2\]((?:{_T})?) \[ACC\]((?:{_T})?) ({_T})")
 Q2_COMMAND = "CMD [CALL] ADD, q1"
 
 
-def _q0_command(a: int, b: int, A: str) -> str:
+def _q0_command(a: int, b: int) -> str:
     return "CMD [OUTPUT]|0, qH" if a == 0 or b == 0 else "CMD [ACC]|0, q1"
-
-
-def composer_transitions(machine: Composer, a: int, b: int, callee_halts: str = "runtime") -> list[tuple[str, str]]:
-    """``Composer.transitions`` for composers that also take steps WITHOUT a call (a 2-line answer
-    whose command is neither a CALL nor the halt: LONG_MUL's zero-digit shift and final write,
-    LONG_DIV's bring-down and quotient-digit steps). The engine runs such answers as the next prompt
-    of the same composer; ``Composer.transitions`` in base.py assumes every non-halt answer is a
-    CALL, so the long composers override it with this loop (otherwise identical)."""
-    if callee_halts not in ("runtime", "reference"):
-        raise ValueError(f"callee_halts must be 'runtime' or 'reference', got {callee_halts!r}")
-    machine.check(a, b)
-    state, command = machine.init(a, b)
-    prompt = f"{state}\n{command}\n"
-    pairs: list[tuple[str, str]] = []
-    while True:
-        answer = machine.transition(prompt)
-        pairs.append((prompt, answer))
-        lines = answer.split("\n")
-        if lines[1] == HALT:
-            return pairs
-        target = call_target(lines[1])
-        if target is None:
-            prompt = f"{lines[0]}\n{lines[1]}\n"
-            continue
-        callee = registry.get(target)
-        ca, cb = callee.parse_init(lines[2], lines[3])
-        if callee_halts == "runtime":
-            halt_state, halt_command = callee.halt_lines(ca, cb)
-        else:
-            halt_state, halt_command = machine.fabricated_halt(callee.adapter, ca, cb)
-        prompt = f"{lines[0]}\n{lines[1]}\n{halt_state}\n{halt_command}\n"
 
 
 def formula_total_calls(a: int, b: int) -> int:
@@ -132,14 +99,14 @@ class LongMul(Composer):
     def init(self, a, b=None):
         self.check(a, b)
         A = tape(a)
-        return f"LONG_MUL, q0, [HEAD1]{A} [HEAD2]{tape(b)} [ACC] [OUTPUT]", _q0_command(a, b, A)
+        return f"LONG_MUL, q0, [HEAD1]{A} [HEAD2]{tape(b)} [ACC] [OUTPUT]", _q0_command(a, b)
 
     def parse_init(self, state, command):
         m = _Q0.fullmatch(state)
         if not m:
             raise MalformedText(f"not a LONG_MUL q0 state: {state!r}")
         a, b = canonical_int(m[1]), canonical_int(m[2])
-        if command != _q0_command(a, b, m[1]):
+        if command != _q0_command(a, b):
             raise MalformedText(f"not a LONG_MUL q0 command: {command!r}")
         return a, b
 
@@ -156,10 +123,6 @@ class LongMul(Composer):
                 yield "add", r, a * d
                 s = r + a * d
             r = s // 10
-
-    def transitions(self, a, b=None, callee_halts="runtime"):
-        """The stage-2 training pairs (input, output) in order; see :func:`composer_transitions`."""
-        return composer_transitions(self, a, b, callee_halts)
 
     # ------------------------------------------------------------------ oracle
     def _q1(self, a: int, A: str, B: str, j: int, R: str, O: str) -> list[str]:
@@ -184,7 +147,7 @@ class LongMul(Composer):
             self._no_callee(lines)
             A, B = m[1], m[2]
             a, b = canonical_int(A), canonical_int(B)
-            expected = _q0_command(a, b, A)
+            expected = _q0_command(a, b)
             if command != expected:
                 raise MalformedText(f"LONG_MUL q0 expects command {expected!r}, got {command!r}")
             if a == 0 or b == 0:
@@ -218,10 +181,3 @@ class LongMul(Composer):
             raise MalformedText(f"LONG_MUL q2 past the end of the multiplier: {state!r}")
         S = tape(int(self._callee_result(lines, "ADD")))
         return self._q1(a, A, B, j + 1, self._shift(S), O + S[:2])
-
-    def operands_from_halt(self, state_line: str) -> tuple[int, int]:
-        """(a, b) written in a LONG_MUL qH line (for the output aligner)."""
-        m = _QH_RE.fullmatch(state_line)
-        if not m:
-            raise MalformedText(f"not a LONG_MUL halt state: {state_line!r}")
-        return tape_to_int(m[1]), tape_to_int(m[2] + m[3])
