@@ -26,6 +26,70 @@ class EnvironmentParams(Common):
                                              "(the runner adds every model path the profile configures)")
 
 
+TRACE_OPS = ("all", "add", "sub", "mul", "div", "equal", "greater_than", "less_than", "reflection", "left_mask",
+             "long_mul", "long_div", "mul_digit", "sub_borrow")
+TRACE_ROLES = ("executor", "aligner", "raw", "executor_only", "aligner_input", "aligner_output")
+
+
+@dataclass
+class TracesParams(Common):
+    ops: list[str] = param(["all"], choices=TRACE_OPS,
+                           help="operators (adapter names) to write data for; 'all' = every registered machine")
+    min_digits: int = param(1, min=1, max=1000, help="shortest operand length of the train/test classes (--min)")
+    max_digits: int = param(8, min=1, max=1000, help="longest operand length of the train/test classes (--max)")
+    num_per_class: int = param(20, min=1, help="base problems per (len a, len b) class of the train split "
+                                               "(--num; the reference's balancing scales it per class)")
+    num_per_class_test: int = param(2, min=1, help="the same for the one-step test split (disjoint problems)")
+    splits: list[str] = param(["train", "test"], choices=("train", "test"),
+                              help="class-loop splits to write (the N-digit test sets are written always)")
+    test_lengths: list[int] = param([5, 10], min=1, max=1000,
+                                    help="N of the N-digit test sets test_N_N (the reference: 5, 10, 50, 100)")
+    test_num: int = param(20, min=1, help="problems per N-digit test set (mul/div: per operand length)")
+    muldiv_test_min: int = param(1, min=1, max=1000, help="mul/div test set test_<min>_<max>: shortest a (mul) "
+                                                          "or b (div); b in 1..15 (mul), quotient 2-3 (div)")
+    muldiv_test_max: int = param(10, min=1, max=1000, help="mul/div test set: longest a (mul) or b (div)")
+    subsample: bool = param(True, help="keep the reference's few transitions per problem (format.md §6.3); "
+                                       "false = every transition (impossible for mul/div with long b)")
+    subsample_draws: dict[str, int] = param({}, help="op -> random draws per problem, overriding the "
+                                                     "reference's 3-5 (e.g. {long_mul: 8})")
+    callee_halts: str = param("runtime", choices=("runtime", "reference"),
+                              help="callee halt lines in composer training inputs: the real ones (what inference "
+                                   "shows) or the reference's fabricated ones (format.md §3.6)")
+    stage1: bool = param(True, help="also write executor_stage1 files (the same pairs with an instruction preamble)")
+    roles: list[str] = param(list(TRACE_ROLES), choices=TRACE_ROLES, help="file kinds to write")
+    shards: int = param(0, min=0, max=4096, help="temporary shards of the bounded-memory shuffle (0 = ~24 MB each); "
+                                                 "part of the data's identity, like the seed")
+    workers: int = param(0, min=0, max=64, help="worker processes (0 = 2 for big sets, else 1); "
+                                                "the files do not depend on it")
+    reuse_existing: bool = param(True, help="keep files whose cards show the same parameters, seed and code "
+                                            "(false = rewrite every file)")
+    show_examples: int = param(2, min=0, max=50, help="samples shown per file kind")
+    calls_max_digits: int = param(30, min=2, max=300, help="longest operand of the model-calls figure")
+
+    def check(self) -> None:
+        from .params import ParameterError
+
+        if self.min_digits > self.max_digits:
+            raise ParameterError(f"min_digits ({self.min_digits}) is above max_digits ({self.max_digits})")
+        if self.muldiv_test_min > self.muldiv_test_max:
+            raise ParameterError(f"muldiv_test_min ({self.muldiv_test_min}) is above muldiv_test_max "
+                                 f"({self.muldiv_test_max})")
+        from .machines import MACHINES
+
+        missing = [o for o in self.ops if o != "all" and o not in MACHINES]
+        if missing:
+            raise ParameterError(f"ops: {', '.join(missing)} not registered in caef_lib.machines "
+                                 f"(registered: {', '.join(sorted(MACHINES))})")
+        for op, n in self.subsample_draws.items():
+            if op not in TRACE_OPS or op == "all" or isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise ParameterError(f"subsample_draws: {op!r}: {n!r}; give operator: non-negative integer")
+        value_linear = [o for o in ("mul", "div") if o in self.ops or "all" in self.ops]
+        if not self.subsample and value_linear and self.max_digits > 3:
+            raise ParameterError(f"subsample=false writes every transition, and {'/'.join(value_linear)} have "
+                                 f"about 3*b (3*a//b) of them: use max_digits <= 3 or keep subsample=true")
+
+
 NOTEBOOK_PARAMS: dict[str, type] = {
     "00_environment": EnvironmentParams,
+    "01_traces": TracesParams,
 }
