@@ -74,8 +74,11 @@ class NotebookRun:
             "finished": _now(),
             "wall_time_s": round(time.perf_counter() - self._t0, 3),
             "files": sorted(set(self.files)),
-            **(extra or {}),
         }
+        clash = sorted(set(extra or {}) & set(meta))
+        if clash:
+            raise ValueError(f"metadata keys {clash} are written by the kit; name the extra entries differently")
+        meta.update(extra or {})
         io.write_json(self.dir / "metadata.json", meta)
         return meta
 

@@ -59,3 +59,25 @@ def test_atomic_open_refuses_read_mode(tmp_path):
     with pytest.raises(ValueError):
         with io.atomic_open(tmp_path / "x", "r"):
             pass
+
+
+def test_notebook_run_writes_tables_then_metadata(tmp_path):
+    import pandas as pd
+
+    from caef_lib.notebook_params import EnvironmentParams
+    from caef_lib.paths import KitPaths
+    from caef_lib.results import MissingResults, NotebookRun, load_metadata, load_table, require
+
+    params = EnvironmentParams(profile="t", output_root=str(tmp_path), seed=3)
+    paths = KitPaths.of("t", tmp_path)
+    run = NotebookRun("00_environment", params)
+    run.save_table("numbers", pd.DataFrame({"x": [1, 2]}))
+    with pytest.raises(MissingResults, match="run it first"):
+        require(paths, "00_environment")  # tables without metadata.json are not a complete result
+    with pytest.raises(ValueError, match="written by the kit"):
+        run.finish(extra={"seed": 4})
+    meta = run.finish(extra={"rows": 2})
+    assert meta["seed"] == 3 and meta["rows"] == 2 and meta["files"] == ["numbers.csv"]
+    assert set(meta) >= {"parameters", "git", "versions", "device", "wall_time_s", "started", "finished"}
+    assert load_metadata(paths, "00_environment")["rows"] == 2
+    assert load_table(paths, "00_environment", "numbers")["x"].tolist() == [1, 2]
