@@ -89,7 +89,59 @@ class TracesParams(Common):
                                  f"about 3*b (3*a//b) of them: use max_digits <= 3 or keep subsample=true")
 
 
+ADAPTER_KINDS = ("executor", "aligner", "direct")
+
+
+@dataclass
+class TrainingParams(Common):
+    base_model: str = param("tiny-llama", kind="model",
+                            help="built-in tiny-llama / tiny-gpt2 (pre-trained here on a generic tape task) or a "
+                                 "local Hugging Face model folder, e.g. /models/Meta-Llama-3.1-8B")
+    ops: list[str] = param(["add"], choices=tuple(o for o in TRACE_OPS if o != "all"),
+                           help="operators whose adapters are trained (data from notebook 01)")
+    adapters: list[str] = param(list(ADAPTER_KINDS), choices=ADAPTER_KINDS,
+                                help="executor = <op> (stage-2 steps), aligner = <op>_aligner (both directions), "
+                                     "direct = <op>_direct baseline (45+67= -> 112); missing data is skipped")
+    method: str = param("lora", choices=("lora", "full"),
+                        help="lora = one peft adapter per op on a shared base; full = a fine-tuned copy per op")
+    lora_r: int = param(64, min=1, help="LoRA rank (paper recipe: 8; a ~0.5 M-parameter tiny model needs more)")
+    lora_alpha: int = param(64, min=1, help="LoRA alpha (scale = alpha / r)")
+    lora_dropout: float = param(0.0, min=0.0, max=0.9)
+    lora_targets: str = param("all-linear", help="'default' (q_proj,v_proj; GPT-2: c_attn), 'all-linear', or a "
+                                                 "comma-separated list of module names")
+    lr: float = param(3e-3, min=0.0, help="peak learning rate (AdamW)")
+    weight_decay: float = param(0.0, min=0.0)
+    schedule: str = param("cosine", choices=("cosine", "linear", "constant"), help="decay after the warm-up")
+    warmup_ratio: float = param(0.03, min=0.0, max=0.5)
+    max_grad_norm: float = param(1.0, min=0.0, help="gradient clipping (0 = off)")
+    epochs: int = param(1, min=1, help="passes over the data when max_steps is 0")
+    max_steps: int = param(300, min=0, help="optimizer steps per adapter (0 = epochs decide)")
+    adapter_steps: dict[str, int] = param({}, help="adapter name -> steps, overriding max_steps (e.g. {add: 1000})")
+    batch_size: int = param(32, min=1, help="samples per micro-batch (per process)")
+    grad_accum: int = param(1, min=1, help="micro-batches per optimizer step")
+    max_length: int = param(1024, min=16, help="samples with more tokens are dropped (counted), never truncated")
+    max_train_samples: int = param(0, min=0, help="use the first N training samples of each file (0 = all)")
+    eval_samples: int = param(100, min=0, help="held-out test samples per adapter for loss and greedy exact match")
+    eval_every: int = param(0, min=0, help="steps between held-out evaluations (0 = at the end only)")
+    checkpoint_every: int = param(200, min=0, help="steps between resumable checkpoints (0 = none)")
+    pretrain_steps: int = param(1500, min=0, help="generic pre-training steps of a built-in tiny base "
+                                                  "(0 = random weights, the ablation)")
+    pretrain_lr: float = param(3e-3, min=0.0, help="learning rate of the tiny base's generic pre-training")
+    bf16: bool = param(True, help="bf16 autocast on a GPU (ignored on a CPU)")
+    gradient_checkpointing: bool = param(False, help="recompute activations on a GPU (8B models)")
+
+    def check(self) -> None:
+        from .params import ParameterError
+
+        for name, steps in self.adapter_steps.items():
+            if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+                raise ParameterError(f"adapter_steps: {name!r}: {steps!r}; give adapter name: steps >= 1")
+        if self.max_steps == 0 and self.epochs < 1:
+            raise ParameterError("give max_steps > 0 or epochs >= 1")
+
+
 NOTEBOOK_PARAMS: dict[str, type] = {
     "00_environment": EnvironmentParams,
     "01_traces": TracesParams,
+    "02_training": TrainingParams,
 }

@@ -1,0 +1,147 @@
+"""Task tokenizers for the built-in tiny models.
+
+Real base models (Llama, GPT-2 from a local folder) bring their own tokenizer. The tiny models the kit trains
+from scratch get a small task tokenizer instead, built here with the `tokenizers` library and wrapped as a
+`transformers.PreTrainedTokenizerFast`, so it is saved next to the model (`save_pretrained`) and loaded back
+with `AutoTokenizer.from_pretrained` like any Hugging Face tokenizer.
+
+How a text is cut into tokens (the same recipe for the three schemes):
+
+1. A pre-tokenizer regex splits the text into pieces:
+       [HEAD1] [C] [OUTPUT] [CALL] ...   a bracket marker            -> one piece
+       ADD  CMD:  RIGHT  q1  qH  True     a word (optionally with ':') -> one piece
+       5  |  ,  ' '  '\\n'                any other single character   -> one piece
+   (`number` scheme: a run of digits is one piece; `caef` and `digit`: every digit is its own piece.)
+2. The model is a BPE without merges and with `ignore_merges=True`: a piece that is in the vocabulary is ONE
+   token; a piece that is not (a word first seen after the tokenizer was built, a number above 520 in the
+   `number` scheme) falls back to its characters, and a character outside the vocabulary falls back to its
+   UTF-8 bytes (`<0x..>` tokens, as in Llama's tokenizer). Nothing is ever mapped to `<unk>`, so
+   `decode(encode(text)) == text` holds for EVERY string: double spaces, trailing spaces, newlines, unicode.
+   (A plain WordLevel model would turn an unseen word into `<unk>` and break the round trip.)
+3. The vocabulary = special tokens + a fixed base set (printable ASCII, every digit, `|`, the CAEF markers,
+   keywords, state and machine names, the words of the halt sentence) + every multi-character piece found in
+   the texts the tokenizer is built from. A machine added later (say LONG_MUL with a `[CARRY]` marker) just
+   works: its names enter the vocabulary when the tokenizer is built from its texts, and even before that they
+   round-trip through the character fallback.
+
+Schemes:
+    caef    every digit, `|`, marker, keyword, state name, punctuation mark, space and newline is one token
+    number  Leave-Square-Out: every integer 0..520 is one token (as with GPT-2's BPE), larger ones digit by digit
+    digit   Leave-Square-Out ablation: every digit is one token
+
+The tokenizer prepends `<s>` (BOS) like Llama's; training appends `</s>` (EOS) after every answer.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
+
+SCHEMES = ("caef", "number", "digit")
+
+MARKER = r"\[[A-Za-z0-9_]+\]"
+WORD = r"[A-Za-z_][A-Za-z0-9_]*:?"
+PATTERNS = {
+    "caef": rf"{MARKER}|{WORD}|[\s\S]",
+    "digit": rf"{MARKER}|{WORD}|[\s\S]",
+    "number": rf"{MARKER}|{WORD}|[0-9]+|[\s\S]",
+}
+
+# Fixed base set: every character a CAEF or Leave-Square-Out text uses, plus the CAEF words, so the
+# tokenizer of a profile does not depend on which operators happened to be generated.
+BASE_CHARS = tuple(chr(i) for i in range(32, 127)) + ("\n", "\t")
+CAEF_MARKERS = ("[HEAD]", "[HEAD1]", "[HEAD2]", "[C]", "[OUTPUT]", "[COUNT]", "[CALL]")
+CAEF_MACHINES = ("ADD", "SUB", "MUL", "DIV", "EQUAL", "GREATER_THAN", "LESS_THAN", "REFLECTION", "LEFT_MASK")
+CAEF_STATES = tuple(f"q{i}" for i in range(10)) + ("qH",)
+CAEF_KEYWORDS = ("CMD", "CMD:", "RIGHT", "LEFT", "True", "False",
+                 "No", "command", "to", "execute", "Halt", "state")  # `No command to execute. Halt state.`
+CAEF_WORDS = CAEF_MARKERS + CAEF_MACHINES + CAEF_STATES + CAEF_KEYWORDS
+MAX_NUMBER = 520  # GPT-2's BPE has every integer 0..520 as one token
+
+
+def pieces(text: str, scheme: str = "caef") -> list[str]:
+    """The pre-tokenizer's pieces of `text` (what becomes one token when it is in the vocabulary)."""
+    return [p for p, _ in _pre_tokenizer(scheme).pre_tokenize_str(text)]
+
+
+def _pre_tokenizer(scheme: str):
+    if scheme not in PATTERNS:
+        raise ValueError(f"tokenizer scheme {scheme!r}: use one of {', '.join(SCHEMES)}")
+    return pre_tokenizers.Split(Regex(PATTERNS[scheme]), behavior="isolated")
+
+
+def build_tokenizer(texts: Iterable[str] = (), scheme: str = "caef", *, max_number: int = MAX_NUMBER,
+                    model_max_length: int = 4096):
+    """A `PreTrainedTokenizerFast` for `scheme`, with the base set plus the multi-character pieces of `texts`.
+
+    The vocabulary order is deterministic (specials, base characters, sorted words, bytes), so the same texts
+    always give the same token ids.
+    """
+    from transformers import PreTrainedTokenizerFast
+
+    pre = _pre_tokenizer(scheme)
+    words: set[str] = set(CAEF_WORDS)
+    if scheme == "number":
+        words.update(str(i) for i in range(max_number + 1))
+    for text in texts:
+        for piece, _ in pre.pre_tokenize_str(text):
+            if len(piece) > 1 and (scheme != "number" or not piece.isdigit() or int(piece) <= max_number
+                                   and str(int(piece)) == piece):
+                words.add(piece)
+    vocab: dict[str, int] = {}
+    for token in (*SPECIAL_TOKENS, *BASE_CHARS, *sorted(words - set(BASE_CHARS)),
+                  *(f"<0x{b:02X}>" for b in range(256))):
+        vocab.setdefault(token, len(vocab))
+
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=UNK, byte_fallback=True, ignore_merges=True))
+    tok.pre_tokenizer = pre
+    tok.decoder = decoders.Sequence([decoders.ByteFallback(), decoders.Fuse()])
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, vocab[BOS])])
+    tok.add_special_tokens(list(SPECIAL_TOKENS))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK,
+        clean_up_tokenization_spaces=False, model_max_length=model_max_length)
+
+
+def caef_tokenizer(texts: Iterable[str] = ()):
+    """CAEF texts: digits, markers, keywords, states, punctuation, space and newline are one token each."""
+    return build_tokenizer(texts, "caef")
+
+
+def number_tokenizer(texts: Iterable[str] = (), max_number: int = MAX_NUMBER):
+    """Leave-Square-Out with a number-level vocabulary: every integer 0..max_number is one token."""
+    return build_tokenizer(texts, "number", max_number=max_number)
+
+
+def digit_tokenizer(texts: Iterable[str] = ()):
+    """Leave-Square-Out with a digit-level vocabulary: every digit is one token."""
+    return build_tokenizer(texts, "digit")
+
+
+class RoundTripError(ValueError):
+    pass
+
+
+def check_round_trip(tokenizer, texts: Iterable[str]) -> int:
+    """Raise RoundTripError on the first text with decode(encode(text)) != text; return the number checked."""
+    n = 0
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+        back = tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
+        if back != text:
+            raise RoundTripError(f"tokenizer round trip changes the text:\n  in:  {text!r}\n  out: {back!r}")
+        n += 1
+    return n
+
+
+def load_tokenizer(path: str | os.PathLike):
+    """A tokenizer saved with `save_pretrained` (task tokenizers and local Hugging Face models alike)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(Path(path), local_files_only=True, trust_remote_code=False)

@@ -1,0 +1,239 @@
+"""The training function: loss falls, resume == uninterrupted, adapters reload exactly, no network, errors."""
+import random
+import socket
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from caef_lib import models as M
+from caef_lib import training as TR
+from caef_lib.tokenization import caef_tokenizer
+
+HALT = "No command to execute. Halt state."
+
+
+def add_steps(a: int, b: int) -> list[dict]:
+    """The ADD machine's stage-2 step samples (format.md §2.1), written out here so the test stands alone."""
+    A = "".join("|" + d for d in reversed(str(a)))
+    B = "".join("|" + d for d in reversed(str(b)))
+    da, db = str(a)[::-1], str(b)[::-1]
+    steps = [(f"ADD, q0, [HEAD1] {A}[HEAD2] {B} [C] [OUTPUT]", "CMD: [C] 0, [HEAD1] RIGHT, [HEAD2] RIGHT, q1")]
+    c, out, i = 0, "", 0
+    while True:
+        state = f"ADD, q1,  {A[:2 * i]}[HEAD1]{A[2 * i:]} {B[:2 * i]}[HEAD2]{B[2 * i:]} [C]{c} {out}[OUTPUT]"
+        if i < max(len(da), len(db)):
+            s = (int(da[i]) if i < len(da) else 0) + (int(db[i]) if i < len(db) else 0) + c
+            cmd = (f"CMD: [C] {s // 10}, [OUTPUT] {s % 10}, [OUTPUT] RIGHT, " + ("[HEAD1] RIGHT, " if i < len(da) else "")
+                   + ("[HEAD2] RIGHT, " if i < len(db) else "") + "q1")
+            steps.append((state, cmd))
+            out, c, i = out + f"|{s % 10}", s // 10, i + 1
+        else:
+            steps.append((state, f"CMD: [OUTPUT] {c}, [OUTPUT], [C], qH"))
+            steps.append((f"ADD, qH,  {A}[HEAD1] {B}[HEAD2] [C]{c} {out + ('|1' if c else '')}", HALT))
+            return [{"prompt": f"{s}\n{c}\n", "response": f"{s2}\n{c2}\n"}
+                    for (s, c), (s2, c2) in zip(steps, steps[1:])]
+
+
+def test_add_steps_match_the_reference():
+    steps = add_steps(345, 678)
+    assert steps[1]["response"] == ("ADD, q1,  |5[HEAD1]|4|3 |8[HEAD2]|7|6 [C]1 |3[OUTPUT]\n"
+                                    "CMD: [C] 1, [OUTPUT] 2, [OUTPUT] RIGHT, [HEAD1] RIGHT, [HEAD2] RIGHT, q1\n")
+    assert steps[-1]["response"] == f"ADD, qH,  |5|4|3[HEAD1] |8|7|6[HEAD2] [C]1 |3|2|0|1\n{HALT}\n"
+
+
+def add_data(n_problems: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    return [s for _ in range(n_problems) for s in add_steps(rng.randint(0, 999), rng.randint(0, 999))]
+
+
+TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+            num_key_value_heads=2)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return caef_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return add_data(12, seed=1)
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory, tok):
+    """A tiny base after a few steps of the kit's generic pre-training (LoRA on random weights barely moves)."""
+    folder = tmp_path_factory.mktemp("models") / "tiny-llama" / "base"
+    TR.prepare_tiny_base("tiny-llama", folder, tok, steps=40, lr=1e-2, eval_samples=0, progress=False, arch=TINY)
+    return folder
+
+
+def base(tok):
+    return M.build_tiny("tiny-llama", tok, seed=0, **TINY)[0]
+
+
+def cfg(**kw):
+    return TR.preset("tiny_lora", **{"lora_r": 8, "lora_alpha": 16, "batch_size": 8, "max_steps": 6,
+                                    "checkpoint_every": 0, "lr": 3e-3, **kw})
+
+
+def trainable(folder):
+    name = "adapter_model.safetensors" if (folder / "adapter_model.safetensors").is_file() else "model.safetensors"
+    return load_file(str(folder / name))
+
+
+def test_prompt_is_masked_and_eos_appended(tok):
+    e = TR.encode_sample(tok, "45+67=", "112")
+    assert e.input_ids[0] == tok.bos_token_id and e.input_ids[-1] == tok.eos_token_id
+    assert tok.decode(e.input_ids[:e.n_prompt], skip_special_tokens=True) == "45+67="
+    ids, mask, labels = TR.collate([e, TR.encode_sample(tok, "1+1=", "2")], tok.pad_token_id, "answer")
+    assert labels[0].tolist() == [-100] * e.n_prompt + e.input_ids[e.n_prompt:]
+    assert tok.decode([t for t in labels[0].tolist() if t != -100]) == "112</s>"
+    assert mask[1].sum() < mask[0].sum() and labels[1][mask[1] == 0].eq(-100).all()
+
+
+def test_length_bucketing_is_deterministic_and_complete():
+    lengths = [random.Random(i).randint(5, 200) for i in range(500)]
+    a = TR.epoch_batches(lengths, 16, seed=0, epoch=3)
+    assert a == TR.epoch_batches(lengths, 16, seed=0, epoch=3)
+    assert a != TR.epoch_batches(lengths, 16, seed=0, epoch=4)
+    assert sorted(i for b in a for i in b) == list(range(500))
+    pad = lambda bs: sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in bs)  # noqa: E731
+    assert pad(a) < 0.2 * pad(TR.epoch_batches(lengths, 16, seed=0, epoch=3, bucket=False))
+
+
+def test_generic_pretraining_data():
+    samples = TR.generic_tape_samples(200, seed=0)
+    assert samples == TR.generic_tape_samples(200, seed=0)
+    echo = [s for s in samples if s["prompt"] == s["response"]]
+    assert 60 < len(echo) < 140
+    text = "".join(s["prompt"] + s["response"] for s in samples)
+    assert "[OUTPUT]" in text and "RIGHT" in text and "ADD" not in text and "+" not in text
+
+
+def test_loss_falls_and_adapter_is_standard_peft(tmp_path, tok, data, pretrained):
+    model, ptok = M.load_base(str(pretrained), "cpu")
+    assert ptok.get_vocab() == tok.get_vocab()
+    c = cfg(max_steps=25, lr=1e-2)
+    before = TR.evaluate_loss(model, ptok, data, c)
+    result = TR.train(c, model, ptok, data, tmp_path / "add", eval_samples=data, progress=False)
+    assert len(result.log) == 25 and result.summary["final_eval_loss"] < 0.93 * before
+    assert TR.evaluate_loss(model, ptok, data, c) == pytest.approx(before)  # the base is untouched
+    assert {"adapter_config.json", "adapter_model.safetensors", "training_log.csv", "train_summary.json"} <= \
+        {p.name for p in (tmp_path / "add").iterdir()}
+    assert not (tmp_path / "_checkpoints").exists()
+    s = result.summary
+    assert s["steps"] == 25 and s["tokens"] > 0 and s["tokens_per_s"] > 0 and s["trainable_parameters"] > 0
+    # an identical second call reuses the finished run
+    again = TR.train(c, model, ptok, data, tmp_path / "add", eval_samples=data, progress=False)
+    assert again.skipped and again.summary["fingerprint"] == s["fingerprint"]
+    # ... but not on a different base
+    other = TR.train(cfg(max_steps=2, lr=1e-2), base(tok), tok, data, tmp_path / "add", progress=False)
+    assert not other.skipped
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tok, data, method):
+    c = cfg(method=method, max_steps=7, checkpoint_every=2, lora_dropout=0.1, grad_accum=2, batch_size=4)
+    TR.train(c, base(tok), tok, data, tmp_path / "straight", progress=False)
+
+    def kill_at_5(step, row):
+        if step == 5:
+            raise Interrupted
+
+    model = base(tok)
+    with pytest.raises(Interrupted):
+        TR.train(c, model, tok, data, tmp_path / "resumed", on_step=kill_at_5, progress=False)
+    ckpts = TR.list_checkpoints(tmp_path / "_checkpoints" / "resumed")
+    assert [p.name for p in ckpts] == ["checkpoint-000002", "checkpoint-000004"]
+    assert type(model.model.layers[0].self_attn.q_proj) is torch.nn.Linear  # LoRA removed after the crash
+    steps_after_resume = []
+    resumed = TR.train(c, model, tok, data, tmp_path / "resumed", progress=False,
+                       on_step=lambda step, row: steps_after_resume.append(step))
+    assert steps_after_resume == [5, 6, 7]  # continued after checkpoint-000004
+    assert resumed.log["step"].tolist() == list(range(1, 8))
+    a, b = trainable(tmp_path / "straight"), trainable(tmp_path / "resumed")
+    assert a.keys() == b.keys() and len(a) > 0
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_gradient_accumulation_matches_one_big_batch(tmp_path, tok, data):
+    one = cfg(batch_size=8, grad_accum=1, bucket=False, lora_dropout=0.0, max_grad_norm=0.0, max_steps=3)
+    acc = cfg(batch_size=4, grad_accum=2, bucket=False, lora_dropout=0.0, max_grad_norm=0.0, max_steps=3)
+    TR.train(one, base(tok), tok, data, tmp_path / "one", progress=False)
+    TR.train(acc, base(tok), tok, data, tmp_path / "acc", progress=False)
+    a, b = trainable(tmp_path / "one"), trainable(tmp_path / "acc")
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-6)
+
+
+def test_reloaded_adapters_give_identical_logits(tmp_path, tok, data):
+    from peft import PeftModel
+
+    shared = base(tok)
+    batch = tok([d["prompt"] for d in data[:4]], return_tensors="pt", padding=True)
+    trained = {}
+    for name, samples in (("add", data), ("add_aligner", [{"prompt": "45+67=", "response": data[0]["prompt"]}] * 8)):
+        result = TR.train(cfg(max_steps=3), shared, tok, samples, tmp_path / name, progress=False, keep_model=True)
+        with torch.no_grad():
+            trained[name] = result.model(**batch).logits
+        result.model.unload()
+    assert not torch.equal(trained["add"], trained["add_aligner"])
+
+    alone = PeftModel.from_pretrained(base(tok), str(tmp_path / "add"))
+    with torch.no_grad():
+        assert torch.equal(alone(**batch).logits, trained["add"])
+    both = M.load_adapters(shared, {n: tmp_path / n for n in trained})
+    for name, expected in trained.items():
+        both.set_adapter(name)
+        with torch.no_grad():
+            assert torch.equal(both(**batch).logits, expected), name
+
+
+def test_no_network_during_build_train_save_load(tmp_path, monkeypatch, data):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    tok = caef_tokenizer([d["prompt"] for d in data])
+    model = base(tok)
+    M.save_base(model, tok, tmp_path / "base")
+    loaded, ltok = M.load_base(str(tmp_path / "base"), "cpu")
+    TR.train(cfg(max_steps=2), loaded, ltok, data, tmp_path / "add", progress=False)
+    M.load_adapter(loaded, tmp_path / "add", "add")
+    TR.train(cfg(max_steps=2, method="full"), M.load_base(str(tmp_path / "base"), "cpu")[0], ltok, data,
+             tmp_path / "add_full", progress=False)
+    M.load_base(str(tmp_path / "add_full"), "cpu")
+
+
+def test_bad_inputs_are_clear_errors(tmp_path, tok, data):
+    with pytest.raises(ValueError, match="method"):
+        TR.preset("tiny_lora", method="qlora")
+    with pytest.raises(KeyError, match="no training preset"):
+        TR.preset("llama-70b")
+    with pytest.raises(ValueError, match="not a {'prompt'"):
+        TR.train(cfg(), base(tok), tok, [{"question": "1+1="}], tmp_path / "x", progress=False)
+    with pytest.raises(ValueError, match="no training sample fits"):
+        TR.train(cfg(max_length=8), base(tok), tok, data, tmp_path / "x", progress=False)
+    with pytest.raises(ValueError, match="LoRA target modules"):
+        TR.train(cfg(lora_targets=["c_attn"]), base(tok), tok, data, tmp_path / "x", progress=False)
+
+
+def test_two_process_ddp_on_cpu_matches_one_process():
+    """benchmarks/ddp_cpu_check.py: torchrun, 2 CPU processes (gloo) vs 1 process with grad_accum=2 (~15 s)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ddp_cpu_check.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and "OK" in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "ranks identical: True" in done.stdout
