@@ -82,3 +82,16 @@ def test_plan_merges_profile_file_and_overrides(tmp_path):
     assert run.params["seed"] == 7 and run.params["device"] == "cpu" and run.params["profile"] == "smoke"
     assert run.params["check_models"][0] == "/nowhere"
     assert run.params["output_root"] == str(tmp_path.resolve())
+
+
+def test_paper_profile_needs_a_local_base_model(tmp_path):
+    """The paper profile names a local model folder; without it nothing starts, and the message says why."""
+    missing = tmp_path / "Meta-Llama-3.1-8B"
+    with pytest.raises(ParameterError) as err:
+        runner.plan("paper", overrides=[f"base_model={missing}"])
+    assert "'base_model'" in str(err.value) and "02_training" in str(err.value)
+    missing.mkdir()
+    (missing / "config.json").write_text("{}")
+    runs = runner.plan("paper", overrides=[f"base_model={missing}"])
+    env = next(r for r in runs if r.name == "00_environment")
+    assert f"02_training.base_model={missing}" in env.params["check_models"]
