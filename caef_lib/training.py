@@ -74,6 +74,7 @@ from pathlib import Path
 from typing import Any
 
 from . import io
+from .datasets.writer import read_samples
 
 LOG_COLUMNS = ["step", "epoch", "loss", "lr", "grad_norm", "tokens", "answer_tokens", "elapsed_s",
                "tokens_per_s", "eval_loss", "eval_exact_match"]
@@ -221,22 +222,6 @@ def encode_samples(tokenizer, samples: Iterable[dict], max_length: int, chunk: i
             else:
                 kept.append(Encoded(ids, len(p)))
     return kept, dropped
-
-
-def read_jsonl(path: str | os.PathLike) -> list[dict]:
-    """The samples of a JSONL dataset file (one {"prompt", "response"} object per line)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"dataset file {str(path)!r} does not exist; run notebook 01 first")
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not JSON ({e})") from None
-    return rows
 
 
 def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int, bucket: bool = True
@@ -910,20 +895,6 @@ def adapter_jobs(paths, ops: Sequence[str], kinds: Sequence[str]) -> tuple[list[
     return jobs, skipped
 
 
-def read_samples(path: Path, limit: int = 0) -> list[dict]:
-    """The first `limit` samples of a JSONL file (all with limit=0); [] when the file does not exist."""
-    if not path.is_file():
-        return []
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rows.append(json.loads(line))
-                if limit and len(rows) >= limit:
-                    break
-    return rows
-
-
 def config_from_params(P, adapter: str) -> TrainConfig:
     """The TrainConfig of one adapter from notebook 02's parameters (`adapter_steps` overrides max_steps)."""
     cfg = TrainConfig(
@@ -963,8 +934,9 @@ def train_job(P, job: AdapterJob, model, tokenizer, paths, progress: bool = True
     """Train one adapter of notebook 02 into data/models/<profile>/<base>/<adapter>/."""
     from .models import adapter_dir
 
-    samples = read_samples(job.train_file, limit=P.max_train_samples)
-    held_out = read_samples(job.test_file, limit=P.eval_samples) if P.eval_samples else []
+    samples = list(read_samples(job.train_file, limit=P.max_train_samples))
+    held_out = list(read_samples(job.test_file, limit=P.eval_samples)) \
+        if P.eval_samples and job.test_file.is_file() else []
     return train(config_from_params(P, job.name), model, tokenizer, samples,
                  adapter_dir(paths, P.base_model, job.name), eval_samples=held_out or None,
                  eval_exact=len(held_out), progress=progress, desc=job.name)
@@ -1086,8 +1058,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     state = PartialState()  # knows the process's device under accelerate launch / torchrun
     model, tokenizer = load_base(args.base, str(state.device) if state.device.type == "cuda" else "cpu")
-    eval_samples = read_jsonl(args.eval_data) if args.eval_data else None
-    result = train(cfg, model, tokenizer, read_jsonl(args.data), args.out, eval_samples=eval_samples,
+    eval_samples = list(read_samples(args.eval_data)) if args.eval_data else None
+    result = train(cfg, model, tokenizer, list(read_samples(args.data)), args.out, eval_samples=eval_samples,
                    resume=not args.no_resume, in_place=True)
     if state.is_main_process:
         s = result.summary

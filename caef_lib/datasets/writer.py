@@ -232,12 +232,22 @@ def write_lines(path: Path, lines: list[str]) -> dict:
 
 # ----------------------------------------------------------------------------------- reading
 def read_samples(path: str | os.PathLike, limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """Samples of a dataset file, in file order: dicts with ``prompt`` and ``response`` (streamed)."""
+    """Samples of a dataset file, in file order: dicts with ``prompt`` and ``response`` (streamed).
+    ``limit`` None or 0 = all. A missing file or a line that is not JSON is a clear error."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"dataset file {str(path)!r} does not exist; run notebook 01 first")
     with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f):
-            if limit is not None and i >= limit:
+        n = 0
+        for number, line in enumerate(f, 1):
+            if limit and n >= limit:
                 return
-            yield json.loads(line)
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{number}: not JSON ({e})") from None
+            n += 1
 
 
 def count_lines(path: str | os.PathLike) -> int:
