@@ -8,6 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
+export OMP_WAIT_POLICY := PASSIVE
 
 .PHONY: env study test lab figures clean-runs
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,10 +258,12 @@ def load_adapter(model, path: str | os.PathLike, adapter_name: str):
         raise ModelError(f"{str(info.path)!r} is a fully fine-tuned model, not a LoRA adapter; load it with "
                          f"load_base({str(info.path)!r})")
     try:
-        if isinstance(model, PeftModel):
-            model.load_adapter(str(info.path), adapter_name=adapter_name)
-        else:
-            model = PeftModel.from_pretrained(model, str(info.path), adapter_name=adapter_name)
+        with warnings.catch_warnings():  # peft 0.21 calls a transformers method deprecated in v5
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            if isinstance(model, PeftModel):
+                model.load_adapter(str(info.path), adapter_name=adapter_name)
+            else:
+                model = PeftModel.from_pretrained(model, str(info.path), adapter_name=adapter_name)
     except (KeyError, RuntimeError, ValueError) as e:
         raise ModelError(f"adapter {adapter_name!r} ({info.path}) does not fit this base model: {e}") from e
     model.set_adapter(adapter_name)

@@ -828,7 +828,7 @@ def plain_vocabulary(tokenizer) -> list[str]:
 
 
 def prepare_tiny_base(name: str, folder: str | os.PathLike, tokenizer, *, steps: int, lr: float = 3e-3,
-                      seed: int = 0, eval_samples: int = 200, progress: bool = True,
+                      seed: int = 0, eval_samples: int = 100, progress: bool = True,
                       arch: dict | None = None) -> TrainResult:
     """Build the built-in model `name`, pre-train it on `generic_tape_samples` and save it to `folder`.
 
@@ -851,9 +851,9 @@ def prepare_tiny_base(name: str, folder: str | os.PathLike, tokenizer, *, steps:
     vocab = plain_vocabulary(tokenizer)
     samples = generic_tape_samples(steps * cfg.batch_size * cfg.grad_accum, seed, vocab)
     held_out = generic_tape_samples(eval_samples, seed + 10_000, vocab) if eval_samples else None
-    cfg.eval_every = max(steps // 5, 1)
+    cfg.eval_every = max(steps // 4, 50)
     return train(cfg, model, tokenizer, samples, folder, eval_samples=held_out,
-                 eval_exact=min(eval_samples, 100), progress=progress, desc=f"{name} pre-training")
+                 eval_exact=min(eval_samples, 50), progress=progress, desc=f"{name} pre-training")
 
 
 # --------------------------------------------------------------------------------------------------------

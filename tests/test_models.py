@@ -11,6 +11,11 @@ from caef_lib.tokenization import caef_tokenizer
 TEXT = "ADD, q1,  |5[HEAD1]|4|3 |8[HEAD2]|7|6 [C]1 |3[OUTPUT]\nCMD: [C] 1, [OUTPUT] 2, [OUTPUT] RIGHT, q1\n"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread(one_thread):
+    yield
+
+
 @pytest.fixture(scope="module")
 def tok():
     return caef_tokenizer([TEXT])

@@ -47,6 +47,11 @@ def add_data(n_problems: int, seed: int) -> list[dict]:
     return [s for _ in range(n_problems) for s in add_steps(rng.randint(0, 999), rng.randint(0, 999))]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread(one_thread):
+    yield
+
+
 TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
             num_key_value_heads=2)
 
