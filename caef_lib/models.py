@@ -131,7 +131,7 @@ def load_base(base_model: str, device: str = "auto", dtype=None, *, tokenizer=No
 
 def save_base(model, tokenizer, folder: str | os.PathLike) -> Path:
     """Save a (tiny) base model as a standard Hugging Face folder: config.json, model.safetensors, tokenizer."""
-    from .training import atomic_dir
+    from .io import atomic_dir
 
     with atomic_dir(folder) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)

@@ -260,24 +260,6 @@ def collate(examples: Sequence[Encoded], pad_id: int, loss_on: str):
 # --------------------------------------------------------------------------------------------------------
 # Files
 
-@contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike):
-    """Yield a temporary sibling folder; on success it replaces `target` (old content removed)."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        yield tmp
-        old = target.parent / f".{target.name}.old-{os.getpid()}"
-        if target.exists():
-            os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _fingerprint(cfg: TrainConfig, encoded: Sequence[Encoded], base_id: str) -> str:
@@ -656,7 +638,7 @@ def _load_checkpoint(folder: Path, model, optimizer, scheduler, rank: int) -> tu
 
 
 def _save_final(out_dir: Path, model, tokenizer, cfg, log, summary, accelerator, wrapped) -> None:
-    with atomic_dir(out_dir) as tmp:
+    with io.atomic_dir(out_dir) as tmp:
         state = accelerator.get_state_dict(wrapped)
         model.save_pretrained(str(tmp), safe_serialization=True, state_dict=state)  # peft keeps the LoRA part
         if cfg.method == "full":

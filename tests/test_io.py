@@ -81,3 +81,16 @@ def test_notebook_run_writes_tables_then_metadata(tmp_path):
     assert set(meta) >= {"parameters", "git", "versions", "device", "wall_time_s", "started", "finished"}
     assert load_metadata(paths, "00_environment")["rows"] == 2
     assert load_table(paths, "00_environment", "numbers")["x"].tolist() == [1, 2]
+
+
+def test_atomic_dir_replaces_a_folder_only_on_success(tmp_path):
+    target = tmp_path / "adapter"
+    with io.atomic_dir(target) as tmp:
+        (tmp / "adapter_config.json").write_text("{}")
+    assert [p.name for p in target.iterdir()] == ["adapter_config.json"]
+    with pytest.raises(RuntimeError):
+        with io.atomic_dir(target) as tmp:
+            (tmp / "half.safetensors").write_text("x")
+            raise RuntimeError("killed")
+    assert [p.name for p in target.iterdir()] == ["adapter_config.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter"]
