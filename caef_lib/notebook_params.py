@@ -124,6 +124,10 @@ class TrainingParams(Common):
     eval_samples: int = param(100, min=0, help="held-out test samples per adapter for loss and greedy exact match")
     eval_every: int = param(0, min=0, help="steps between held-out evaluations (0 = at the end only)")
     checkpoint_every: int = param(200, min=0, help="steps between resumable checkpoints (0 = none)")
+    stage1: bool = param(False, help="executors in CAEF's two stages: first the prompted data (instruction + state, "
+                                     "notebook 01's executor_stage1 files) into <op>_stage1/, then the plain data "
+                                     "starting from those weights")
+    stage1_steps: int = param(0, min=0, help="optimizer steps of stage 1 (0 = as many as stage 2)")
     pretrain_steps: int = param(1500, min=0, help="generic pre-training steps of a built-in tiny base "
                                                   "(0 = random weights, the ablation)")
     pretrain_lr: float = param(3e-3, min=0.0, help="learning rate of the tiny base's generic pre-training")

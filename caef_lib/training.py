@@ -365,6 +365,50 @@ def _wrap(model, cfg: TrainConfig, in_place: bool = False):
         return get_peft_model(model, lcfg)
 
 
+@dataclass
+class _Init:
+    path: Path
+    weights: Path
+
+
+def _check_init(path: str | os.PathLike, cfg: TrainConfig) -> _Init:
+    """The folder `train(..., init_from=path)` starts from, checked against `cfg` before any work."""
+    from .models import ADAPTER_WEIGHTS, FULL_WEIGHTS, ModelError, check_adapter_folder
+
+    info = check_adapter_folder(path)
+    kind = "lora" if cfg.method == "lora" else "full"
+    if info.kind != kind:
+        raise ModelError(f"init_from {str(info.path)!r} holds a {info.kind} result but method={cfg.method!r}")
+    if kind == "lora":
+        want = {"r": cfg.lora_r, "lora_alpha": cfg.lora_alpha}
+        have = {k: info.config.get(k) for k in want}
+        if have != want:
+            raise ModelError(f"init_from {str(info.path)!r}: its LoRA has {have}, this run {want}")
+    return _Init(info.path, info.path / (ADAPTER_WEIGHTS if kind == "lora" else FULL_WEIGHTS))
+
+
+def _load_init(trained, init: _Init, cfg: TrainConfig) -> None:
+    """Copy the weights of `init` into the freshly wrapped model; every trained weight must be covered."""
+    from safetensors.torch import load_file
+
+    from .models import ModelError
+
+    state = load_file(str(init.weights))
+    if cfg.method == "lora":
+        from peft import set_peft_model_state_dict
+        result = set_peft_model_state_dict(trained, state)
+        missing = [k for k in result.missing_keys if "lora_" in k]
+        unexpected = list(result.unexpected_keys)
+    else:
+        result = trained.load_state_dict(state, strict=False)
+        tied = {"lm_head.weight"} if getattr(trained.config, "tie_word_embeddings", False) else set()
+        missing = [k for k in result.missing_keys if k not in tied]
+        unexpected = list(result.unexpected_keys)
+    if missing or unexpected:
+        raise ModelError(f"init_from {str(init.path)!r} does not fit this model: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+
+
 def _unwrap_lora(peft_model) -> None:
     """Remove the injected LoRA layers so that the caller's base model is plain again."""
     with contextlib.suppress(Exception):
@@ -404,7 +448,8 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
           eval_samples: Sequence[dict] | None = None, eval_exact: int = 0, resume: bool = True,
           checkpoint_dir: str | os.PathLike | None = None,
           on_step: Callable[[int, dict], None] | None = None, progress: bool = True,
-          desc: str | None = None, keep_model: bool = False, in_place: bool = False) -> TrainResult:
+          desc: str | None = None, keep_model: bool = False, in_place: bool = False,
+          init_from: str | os.PathLike | None = None) -> TrainResult:
     """Train `model` on `samples` and save the result (adapter or full model) to `out_dir`.
 
     eval_samples: held-out samples whose answer-token loss is logged every `eval_every` steps and at the end.
@@ -419,6 +464,9 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
         base; call `result.model.unload()` to get the plain base back) instead of restoring the base.
     in_place: method="full" trains `model` itself instead of a deep copy (big models; the caller's model
         is then the fine-tuned one).
+    init_from: start from the weights of an earlier result of the same method (a LoRA adapter folder with
+        the same rank and targets, or a fully fine-tuned model folder) instead of a fresh LoRA / the base:
+        CAEF's stage 2 continues from stage 1 this way (`train_job`). Its weights are part of the fingerprint.
     """
     import pandas as pd
     import torch
@@ -435,7 +483,9 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
     if not encoded:
         raise ValueError(f"no training sample fits max_length={cfg.max_length} ({dropped} dropped)")
     base_id = str(getattr(model.config, "_name_or_path", "")) or getattr(model.config, "kit_builtin", "")
-    fingerprint = _fingerprint(cfg, encoded, f"{base_fingerprint(model)}|world={world}")
+    init = _check_init(init_from, cfg) if init_from is not None else None
+    fingerprint = _fingerprint(cfg, encoded, f"{base_fingerprint(model)}|world={world}"
+                                             + (f"|init={io.sha256_file(init.weights)}" if init else ""))
 
     summary_file = out_dir / "train_summary.json"
     if resume and summary_file.is_file():
@@ -453,6 +503,8 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
 
     requires_grad = {n: p.requires_grad for n, p in model.named_parameters()}
     trained = _wrap(model, cfg, in_place)
+    if init is not None:
+        _load_init(trained, init, cfg)
     finished = False
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed + rank)  # dropout; a resumed run restores the RNG states instead
@@ -859,21 +911,31 @@ class AdapterJob:
     kind: str
     train_file: Path
     test_file: Path
+    stage1_file: Path | None = None   # executors with stage1=True: the prompted stage-1 training data
 
 
-def adapter_jobs(paths, ops: Sequence[str], kinds: Sequence[str]) -> tuple[list[AdapterJob], list[str]]:
+def adapter_jobs(paths, ops: Sequence[str], kinds: Sequence[str], stage1: bool = False
+                 ) -> tuple[list[AdapterJob], list[str]]:
     """The adapters to train and, separately, the ones skipped because notebook 01 wrote no data for them
-    (REFLECTION and LEFT_MASK have no aligner and no direct-answer data)."""
-    jobs, skipped = [], []
+    (REFLECTION and LEFT_MASK have no aligner and no direct-answer data). With `stage1`, every executor also
+    needs notebook 01's executor_stage1 file; a missing one is an error here, before any training."""
+    jobs, skipped, missing = [], [], []
     for op in ops:
         for kind in kinds:
             pattern, role = ADAPTER_KINDS[kind]
             job = AdapterJob(pattern.format(op=op), op, kind, dataset_file(paths, op, role, "train"),
                              dataset_file(paths, op, role, "test"))
-            if job.train_file.is_file():
-                jobs.append(job)
-            else:
+            if not job.train_file.is_file():
                 skipped.append(f"{job.name}: no {job.train_file.relative_to(paths.root)}")
+                continue
+            if stage1 and kind == "executor":
+                job.stage1_file = dataset_file(paths, op, "executor_stage1", "train")
+                if not job.stage1_file.is_file():
+                    missing.append(str(job.stage1_file.relative_to(paths.root)))
+            jobs.append(job)
+    if missing:
+        raise FileNotFoundError(f"stage1=True needs the prompted executor data of notebook 01 (its parameter "
+                                f"stage1=true): missing {', '.join(missing)}")
     return jobs, skipped
 
 
@@ -912,16 +974,38 @@ def notebook_base(P, paths, progress: bool = True) -> tuple[str, TrainResult | N
     return str(folder), result
 
 
-def train_job(P, job: AdapterJob, model, tokenizer, paths, progress: bool = True) -> TrainResult:
-    """Train one adapter of notebook 02 into data/models/<profile>/<base>/<adapter>/."""
+def train_job(P, job: AdapterJob, model, tokenizer, paths, progress: bool = True
+              ) -> list[tuple[AdapterJob, TrainResult]]:
+    """Train one adapter of notebook 02 into data/models/<profile>/<base>/<adapter>/; return (job, result)
+    pairs: one, or two for an executor in CAEF's two stages (`job.stage1_file`).
+
+    Two stages: first the prompted data (instruction preamble + state) into `<adapter>_stage1/` (its pair has
+    kind `executor_stage1`), then the plain data starting from those weights (CAEF's repository does not say
+    whether its stage 2 starts from stage 1; we assume it does). The CAEF loop uses the stage-2 adapter.
+    """
     from .models import adapter_dir
 
-    samples = list(read_samples(job.train_file, limit=P.max_train_samples))
-    held_out = list(read_samples(job.test_file, limit=P.eval_samples)) \
-        if P.eval_samples and job.test_file.is_file() else []
-    return train(config_from_params(P, job.name), model, tokenizer, samples,
-                 adapter_dir(paths, P.base_model, job.name), eval_samples=held_out or None,
-                 eval_exact=len(held_out), progress=progress, desc=job.name)
+    cfg = config_from_params(P, job.name)
+    done, init = [], None
+    if job.stage1_file is not None:
+        first = AdapterJob(f"{job.name}_stage1", job.op, "executor_stage1", job.stage1_file,
+                           job.stage1_file.with_name(job.stage1_file.name.replace(".train.", ".test.")))
+        held_out = _held_out(P, first.test_file)
+        result = train(dataclasses.replace(cfg, max_steps=P.stage1_steps or cfg.max_steps), model, tokenizer,
+                       list(read_samples(first.train_file, limit=P.max_train_samples)),
+                       adapter_dir(paths, P.base_model, first.name), eval_samples=held_out or None,
+                       eval_exact=len(held_out), progress=progress, desc=first.name)
+        done.append((first, result))
+        init = result.out_dir
+    held_out = _held_out(P, job.test_file)
+    result = train(cfg, model, tokenizer, list(read_samples(job.train_file, limit=P.max_train_samples)),
+                   adapter_dir(paths, P.base_model, job.name), eval_samples=held_out or None,
+                   eval_exact=len(held_out), progress=progress, desc=job.name, init_from=init)
+    return done + [(job, result)]
+
+
+def _held_out(P, test_file: Path) -> list[dict]:
+    return list(read_samples(test_file, limit=P.eval_samples)) if P.eval_samples and test_file.is_file() else []
 
 
 def summary_row(result: TrainResult, job: AdapterJob | None = None) -> dict:

@@ -168,6 +168,26 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tok, da
         assert torch.equal(a[name], b[name]), name
 
 
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_init_from_starts_at_the_given_weights(tmp_path, tok, data, method):
+    """CAEF's stage 2 starts from the stage-1 result: a run with init_from and lr 0 ends where it began."""
+    first = TR.train(cfg(method=method, max_steps=3), base(tok), tok, data, tmp_path / "stage1", progress=False)
+    frozen = cfg(method=method, max_steps=2, lr=0.0)
+    second = TR.train(frozen, base(tok), tok, data[:8], tmp_path / "stage2", progress=False, init_from=first.out_dir)
+    fresh = TR.train(frozen, base(tok), tok, data[:8], tmp_path / "fresh", progress=False)
+    a, b, c = trainable(tmp_path / "stage1"), trainable(tmp_path / "stage2"), trainable(tmp_path / "fresh")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    assert second.summary["fingerprint"] != fresh.summary["fingerprint"]
+    other = "full" if method == "lora" else "lora"
+    with pytest.raises(M.ModelError, match=f"holds a {method} result but method='{other}'"):
+        TR.train(cfg(method=other), base(tok), tok, data, tmp_path / "x", progress=False, init_from=first.out_dir)
+    if method == "lora":
+        with pytest.raises(M.ModelError, match="its LoRA has"):
+            TR.train(cfg(lora_r=4), base(tok), tok, data, tmp_path / "x", progress=False, init_from=first.out_dir)
+
+
 def test_gradient_accumulation_matches_one_big_batch(tmp_path, tok, data):
     one = cfg(batch_size=8, grad_accum=1, bucket=False, lora_dropout=0.0, max_grad_norm=0.0, max_steps=3)
     acc = cfg(batch_size=4, grad_accum=2, bucket=False, lora_dropout=0.0, max_grad_norm=0.0, max_steps=3)
