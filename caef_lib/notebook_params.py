@@ -111,6 +111,8 @@ class TrainingParams(Common):
                                                  "comma-separated list of module names")
     lr: float = param(3e-3, min=0.0, help="peak learning rate (AdamW)")
     weight_decay: float = param(0.0, min=0.0)
+    adam_beta2: float = param(0.999, min=0.0, max=0.99999, help="AdamW beta2 (torch default 0.999; the tiny "
+                                                                 "CPU profiles use 0.98)")
     schedule: str = param("cosine", choices=("cosine", "linear", "constant"), help="decay after the warm-up")
     warmup_ratio: float = param(0.03, min=0.0, max=0.5)
     max_grad_norm: float = param(1.0, min=0.0, help="gradient clipping (0 = off)")
@@ -119,6 +121,9 @@ class TrainingParams(Common):
     adapter_steps: dict[str, int] = param({}, help="adapter name -> steps, overriding max_steps (e.g. {add: 1000})")
     batch_size: int = param(32, min=1, help="samples per micro-batch (per process)")
     grad_accum: int = param(1, min=1, help="micro-batches per optimizer step")
+    bucket: bool = param(True, help="length bucketing (batches of similar length): less padding, faster steps; "
+                                    "measured to stop the tiny models from learning to copy, so off in the CPU "
+                                    "profiles")
     max_length: int = param(1024, min=16, help="samples with more tokens are dropped (counted), never truncated")
     max_train_samples: int = param(0, min=0, help="use the first N training samples of each file (0 = all)")
     eval_samples: int = param(100, min=0, help="held-out test samples per adapter for loss and greedy exact match")

@@ -147,7 +147,6 @@ def test_escape_equals_json_dumps_on_printable_ascii(p, r):
 def test_machine_alphabet_needs_only_newline_escaping():
     rng = random.Random(0)
     for op in MACHINES:
-        m = get(op)
         for c, n in C.class_counts(op, 1, 4, 1)[:6]:
             for a, b in C.draw_class(op, c, n, rng).problems[:2]:
                 for j in range(min(render.num_transitions(op, a, b), 6)):

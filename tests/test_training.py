@@ -262,3 +262,26 @@ def test_two_process_ddp_on_cpu_matches_one_process():
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0 and "OK" in done.stdout, done.stdout[-2000:] + done.stderr[-3000:]
     assert "ranks identical: True" in done.stdout
+
+
+def test_notebook_parameters_reach_the_train_config_and_stage1_needs_its_data(tmp_path):
+    from caef_lib.notebook_params import TrainingParams
+    from caef_lib.params import validate
+    from caef_lib.paths import KitPaths
+
+    P = validate(TrainingParams, {"bucket": False, "adam_beta2": 0.98, "adapter_steps": {"add": 7},
+                                  "stage1": True})
+    c = TR.config_from_params(P, "add")
+    assert (c.bucket, tuple(c.adam_betas), c.max_steps) == (False, (0.9, 0.98), 7)
+    assert TR.config_from_params(P, "add_aligner").max_steps == P.max_steps
+    paths = KitPaths.of("t", str(tmp_path))
+    plain = TR.dataset_file(paths, "add", "executor", "train")
+    plain.parent.mkdir(parents=True)
+    plain.write_text('{"prompt": "a", "response": "b"}\n')
+    assert TR.adapter_jobs(paths, ["add"], ["executor"])[0][0].stage1_file is None
+    with pytest.raises(FileNotFoundError, match="executor_stage1.train.jsonl"):
+        TR.adapter_jobs(paths, ["add"], ["executor"], stage1=True)
+    TR.dataset_file(paths, "add", "executor_stage1", "train").write_text('{"prompt": "a", "response": "b"}\n')
+    jobs, skipped = TR.adapter_jobs(paths, ["add"], ["executor", "aligner"], stage1=True)
+    assert [j.name for j in jobs] == ["add"] and jobs[0].stage1_file.name == "executor_stage1.train.jsonl"
+    assert skipped and "add_aligner" in skipped[0]
