@@ -133,7 +133,7 @@ class TrainingParams(Common):
                                      "notebook 01's executor_stage1 files) into <op>_stage1/, then the plain data "
                                      "starting from those weights")
     stage1_steps: int = param(0, min=0, help="optimizer steps of stage 1 (0 = as many as stage 2)")
-    pretrain_steps: int = param(1500, min=0, help="generic pre-training steps of a built-in tiny base "
+    pretrain_steps: int = param(2400, min=0, help="generic pre-training steps of a built-in tiny base "
                                                   "(0 = random weights, the ablation)")
     pretrain_lr: float = param(3e-3, min=0.0, help="learning rate of the tiny base's generic pre-training")
     bf16: bool = param(True, help="bf16 autocast on a GPU (ignored on a CPU)")
