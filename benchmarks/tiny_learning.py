@@ -1,19 +1,23 @@
 """What lets a tiny model learn the CAEF ADD executor step on a CPU: recipes compared on the same data.
 
 Every arm trains with the kit's own `caef_lib.training.train` on the ADD executor data that notebook 01 wrote
-for a profile (data/<profile>/traces/add/executor.*.jsonl) and is scored by greedy exact match of whole steps
-(next state line + command line) on held-out test steps. Arms:
-  scratch-full  full fine-tuning of a randomly initialised tiny-llama (`tiny_full` preset)   <- the baseline
-  base-lora     the kit's recipe: generic pre-training of the base (`tiny_pretrain`), then a LoRA adapter
-                (`tiny_lora`, r=64 on every linear layer; the base stays frozen)
-  base-lora-bucketed   the same adapter with length bucketing on (batches of similar length)
-The LoRA arms share one pre-trained base (trained once per run, `--pretrain-steps`). Printed: held-out exact
-match, its ratio to the baseline, steps, wall time. This is a learning benchmark, not a speed one: the numbers
-are accuracies after a fixed number of steps; wall times are printed so that per-second comparisons can be
-made too.
+for a profile (data/<profile>/traces/add/executor.*.jsonl) and is scored by greedy exact match on held-out
+test steps: of all steps, and of the `q1->q1` steps alone, the ones that must add two digits and a carry (a
+third of all steps only copy, so the first number flatters a model that cannot add). Arms:
+  scratch-full        full fine-tuning of a randomly initialised tiny-llama (`tiny_full` preset) <- the baseline
+  base-lora           the kit's recipe: generic pre-training of the base (`tiny_pretrain`, the full
+                      `training.GENERIC_MIX`), then a LoRA adapter (`tiny_lora`, r=64 on every linear layer;
+                      the base stays frozen)
+  base-lora-bucketed  the same adapter with length bucketing on (batches of similar length)
+  no-read, no-facts   LoRA on a base pre-trained without the generic task's "read" / "facts" samples
+  copy-only           LoRA on a base pre-trained on tokens/echo/apply only (the kit's mix before 2026-11-21)
+Bases are pre-trained once per mix and run (`--pretrain-steps`). Printed: held-out exact matches, their ratio
+to the baseline, steps, wall time. This is a learning benchmark, not a speed one: the numbers are accuracies
+after a fixed number of steps; wall times are printed so that per-second comparisons can be made too. Arms
+run one after another; to use two cores for two arms, start two processes with `--threads 1 --arms ...`.
 
-    python benchmarks/tiny_learning.py --profile default --steps 900 --pretrain-steps 2400    (~25 min, 2 cores)
-    python benchmarks/tiny_learning.py --steps 20 --pretrain-steps 20 --eval 20                (plumbing check)
+    python benchmarks/tiny_learning.py --profile default --steps 2500 --arms base-lora,no-read   (2 cores)
+    python benchmarks/tiny_learning.py --steps 20 --pretrain-steps 20 --eval 20                  (plumbing check)
 """
 from __future__ import annotations
 
@@ -36,15 +40,33 @@ from caef_lib.paths import KitPaths  # noqa: E402
 from caef_lib.tokenization import caef_tokenizer  # noqa: E402
 
 
+MIXES = {  # arm -> generic pre-training mix of its base (None: no base)
+    "scratch-full": None,
+    "base-lora": TR.GENERIC_MIX,
+    "base-lora-bucketed": TR.GENERIC_MIX,
+    "no-read": tuple((k, w) for k, w in TR.GENERIC_MIX if k != "read"),
+    "no-facts": tuple((k, w) for k, w in TR.GENERIC_MIX if k != "facts"),
+    "copy-only": (("tokens", 1.0), ("echo", 1.0), ("apply", 1.0)),
+}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--profile", default="default", help="whose notebook-01 ADD data to use")
-    ap.add_argument("--steps", type=int, default=900, help="optimizer steps per arm")
+    ap.add_argument("--steps", type=int, default=2500, help="optimizer steps per arm")
     ap.add_argument("--pretrain-steps", type=int, default=2400,
-                    help="generic pre-training steps of the base (1,500 once proved too few for the copy click)")
-    ap.add_argument("--eval", type=int, default=200, help="held-out test steps scored per arm")
-    ap.add_argument("--arms", default="scratch-full,base-lora,base-lora-bucketed")
+                    help="generic pre-training steps of each base (1,500 once proved too few for the copy click)")
+    ap.add_argument("--eval", type=int, default=300, help="held-out test steps scored per arm")
+    ap.add_argument("--arms", default="scratch-full,base-lora,no-read", help=f"comma-separated, of {', '.join(MIXES)}")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = ap.parse_args(argv)
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in arms if a not in MIXES]
+    if unknown:
+        ap.error(f"unknown arm(s) {', '.join(unknown)}; known: {', '.join(MIXES)}")
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
 
     paths = KitPaths.of(args.profile)
     folder = paths.data / "traces" / "add"
@@ -55,37 +77,37 @@ def main(argv=None) -> int:
     train = list(read_samples(folder / "executor.train.jsonl"))
     held_out = list(read_samples(folder / "executor.test.jsonl", limit=args.eval))
     tok = caef_tokenizer([s["prompt"] + s["response"] for s in train[:2000]])
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    rows = []
+    rows, bases = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        base_folder = Path(tmp) / "base"
-        if any(a.startswith("base-") for a in arms):
-            t0 = time.perf_counter()
-            pre = TR.prepare_tiny_base("tiny-llama", base_folder, tok, steps=args.pretrain_steps, progress=True)
-            print(f"base pre-training: {args.pretrain_steps} steps, {time.perf_counter() - t0:.0f} s, generic "
-                  f"held-out exact match {pre.summary['final_eval_exact_match']:.2f}", flush=True)
         for arm in arms:
-            if arm == "scratch-full":
+            mix = MIXES[arm]
+            if mix is None:
                 model, _ = M.build_tiny("tiny-llama", tok, seed=0)
                 cfg = TR.preset("tiny_full", max_steps=args.steps, checkpoint_every=0)
-            elif arm in ("base-lora", "base-lora-bucketed"):
-                model, _ = M.load_base(str(base_folder), "cpu")
+            else:
+                if mix not in bases:
+                    bases[mix] = Path(tmp) / f"base{len(bases)}"
+                    t0 = time.perf_counter()
+                    pre = TR.prepare_tiny_base("tiny-llama", bases[mix], tok, steps=args.pretrain_steps, mix=mix)
+                    print(f"base for {arm}: {args.pretrain_steps} steps, {time.perf_counter() - t0:.0f} s, generic "
+                          f"held-out exact match {pre.summary['final_eval_exact_match']:.2f}", flush=True)
+                model, _ = M.load_base(str(bases[mix]), "cpu")
                 cfg = TR.preset("tiny_lora", max_steps=args.steps, checkpoint_every=0,
                                 bucket=arm == "base-lora-bucketed")
-            else:
-                raise SystemExit(f"unknown arm {arm!r}; known: scratch-full, base-lora, base-lora-bucketed")
-            result = TR.train(cfg, model, tok, train, Path(tmp) / arm, eval_samples=held_out,
-                              eval_exact=len(held_out), resume=False, desc=arm)
+            result = TR.train(cfg, model, tok, train, Path(tmp) / arm, eval_samples=held_out, resume=False, desc=arm,
+                              keep_model=True)
+            by_kind = TR.exact_match_by_kind(result.model, tok, held_out).set_index("kind")["exact_match"]
             s = result.summary
-            rows.append((arm, s["final_eval_exact_match"], s["final_eval_loss"], args.steps, s["wall_time_s"]))
-            print(f"{arm}: exact match {s['final_eval_exact_match']:.3f}, loss {s['final_eval_loss']:.4f}, "
-                  f"{s['wall_time_s']:.0f} s", flush=True)
-    base = next((r[1] for r in rows if r[0] == "scratch-full"), None)
+            rows.append((arm, by_kind["all"], by_kind.get("q1->q1", float("nan")), s["final_eval_loss"],
+                         s["wall_time_s"]))
+            print(f"{arm}: exact match {rows[-1][1]:.3f} (q1->q1 {rows[-1][2]:.3f}), loss {rows[-1][3]:.4f}, "
+                  f"{rows[-1][4]:.0f} s", flush=True)
+    base = next((r for r in rows if r[0] == "scratch-full"), None)
     print(f"\nADD executor steps, profile {args.profile}, {len(held_out)} held-out steps, {args.steps} steps per arm")
-    print(f"{'arm':<22}{'exact match':>12}{'vs scratch':>12}{'eval loss':>11}{'wall s':>9}")
-    for arm, em, loss, steps, wall in rows:
-        ratio = f"{em / base:.2f}x" if base else "-"
-        print(f"{arm:<22}{em:>12.3f}{ratio:>12}{loss:>11.4f}{wall:>9.0f}")
+    print(f"{'arm':<20}{'exact match':>12}{'q1->q1':>9}{'vs scratch':>12}{'eval loss':>11}{'wall s':>9}")
+    for arm, em, q1, loss, wall in rows:
+        ratio = f"{q1 / base[2]:.2f}x" if base and base[2] else "-"
+        print(f"{arm:<20}{em:>12.3f}{q1:>9.3f}{ratio:>12}{loss:>11.4f}{wall:>9.0f}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """Where things land. One `KitPaths` per (output root, profile).
 
-    <root>/data/<profile>/...            generated datasets and trained models (git-ignored)
+    <root>/data/<profile>/...            generated datasets (git-ignored)
+    <root>/data/models/<profile>/        trained models: <base>/<adapter>/ (git-ignored)
     <root>/results/<profile>/<notebook>/ tables (CSV/Parquet) + metadata.json of each notebook
     <root>/figures/<profile>/            figures, PDF and PNG
     <root>/runs/<profile>/               executed notebooks, logs and completion records of the runner
@@ -20,6 +21,10 @@ class KitPaths:
     profile: str
     root: Path = REPO_ROOT
 
+    def __post_init__(self) -> None:
+        if self.profile == "models":  # data/models/ holds every profile's trained models
+            raise ValueError("'models' cannot be a profile name: data/models/ holds the trained models")
+
     @classmethod
     def of(cls, profile: str, output_root: str | Path | None = None) -> "KitPaths":
         root = Path(output_root).expanduser().resolve() if output_root else REPO_ROOT
@@ -31,7 +36,7 @@ class KitPaths:
 
     @property
     def models(self) -> Path:
-        return self.data / "models"
+        return self.root / "data" / "models" / self.profile
 
     @property
     def figures(self) -> Path:

@@ -779,27 +779,56 @@ def exact_match(model, tokenizer, samples: Sequence[dict], *, max_new_tokens: in
     return correct / len(samples), answers
 
 
+def exact_match_by_kind(model, tokenizer, samples: Sequence[dict], *, batch_size: int = 32):
+    """Greedy exact match of executor steps per kind of step (`machines.step_kind`: `q1->q1`, `halt`, ...).
+
+    One number for all steps hides what a model has learnt: for ADD a third of the steps only copy the state
+    (`halt`) or write the last carry (`q1->qH`), and a model that has not learnt to add still gets those
+    right. Returns a DataFrame: kind, steps, exact_match (a row `all` first).
+    """
+    import pandas as pd
+
+    from .machines import step_kind
+
+    _, answers = exact_match(model, tokenizer, samples, batch_size=batch_size)
+    frame = pd.DataFrame({"kind": [step_kind(s["response"]) for s in samples],
+                          "correct": [a == s["response"] for a, s in zip(answers, samples)]})
+    rows = [{"kind": "all", "steps": len(frame), "exact_match": frame["correct"].mean() if len(frame) else float("nan")}]
+    for kind, group in sorted(frame.groupby("kind"), key=lambda kg: -len(kg[1])):
+        rows.append({"kind": kind, "steps": len(group), "exact_match": group["correct"].mean()})
+    return pd.DataFrame(rows, columns=["kind", "steps", "exact_match"])
+
+
 # --------------------------------------------------------------------------------------------------------
 # The tiny base: generic pre-training
 #
 # A LoRA adapter on random weights learns nothing that deserves the name "adapter": CAEF's premise is a base
-# model that already reads and copies text (Llama-3.1-8B) and adapters that add one machine each. So the
-# built-in tiny model is first pre-trained, once per profile, on a GENERIC tape task written in the CAEF
-# vocabulary, and only then do the executors/aligners get their adapters. The generic task teaches what
-# every machine needs and no machine's rule:
-#   * echo   (1/3 of the samples): the answer is the prompt, copied exactly. Copying long texts is the bulk
-#            of every CAEF step (the next state repeats the current one) and what a pre-trained LLM does well.
-#   * tokens (1/3): echo of a random string of vocabulary tokens, so that every token (ADD, CMD:, +, =, ...)
+# model that already reads, copies and knows elementary arithmetic facts (Llama-3.1-8B), and adapters that add
+# one machine each. So the built-in tiny model is first pre-trained, once per profile, on a GENERIC task
+# written in the CAEF vocabulary, and only then do the executors/aligners get their adapters. The generic
+# task teaches what every machine needs and no machine's rule:
+#   * tokens (15 %): echo of a random string of vocabulary tokens, so that every token (ADD, CMD:, +, =, ...)
 #            gets a trained embedding; LoRA adapters leave the embeddings frozen.
-#   * apply  (1/3): prompt = a random configuration of a made-up machine (TAPE, SCAN, ...: 1-3 tapes with
+#   * echo   (15 %): the answer is the prompt (a machine-like state + command, below), copied exactly.
+#            Copying long texts is the bulk of every CAEF step (the next state repeats the current one).
+#   * apply  (15 %): prompt = a random configuration of a made-up machine (TAPE, SCAN, ...: 1-3 tapes with
 #            heads, an optional [C]/[COUNT] register, an output tape) + a random command; answer = the state
 #            line after the command (heads moved right, register set, digit appended or erased, new state).
 #            It teaches the meaning of the command words, which all CAEF machines share.
-# What it does NOT contain: any arithmetic (no digit is ever computed from two others), any real machine's
-# state/command text (machine names occur only as random tokens), the aligners' raw expressions. Choosing the next command, adding digits,
-# carrying, comparing, calling other machines and converting `45+67=` to a tape are left to the adapters.
+#   * read   (40 %): as apply, and the answer goes on with the made-up machine's next command, which copies
+#            the digit under a head to the output (READ: the first head, SCAN: the last; 0 past the tape's
+#            end). It teaches finding "the digit after [HEAD1] in the newest state line", which every CAEF
+#            executor step needs. Measured (README): without "read" and "facts" the ADD adapter's digit-adding
+#            steps stayed near chance within the CPU budget; with them it learnt to add (not yet reliably).
+#   * facts  (15 %): single-digit addition facts, `7+8=` -> `15`, `7+8+1=` -> `16`: what any pre-trained
+#            LLM knows.
+# What it does NOT contain: any real machine's state/command text (machine names occur only as random
+# tokens), the aligners' raw expressions, sums of numbers of more than one digit, carrying across digits,
+# comparing, calling. Choosing the next command, combining the digits under the heads with a carry, carrying,
+# halting, calling other machines and converting `45+67=` to a tape are left to the adapters.
 
 GENERIC_NAMES = ("TAPE", "COPY", "SCAN", "MOVE", "WRITE", "READ", "STEP", "MARK")
+GENERIC_MIX = (("tokens", 0.15), ("echo", 0.15), ("apply", 0.15), ("read", 0.40), ("facts", 0.15))
 
 
 def _generic_state(rng: random.Random) -> dict:
@@ -844,24 +873,47 @@ def _generic_command(rng: random.Random, s: dict) -> tuple[str, dict]:
     return "CMD " + ", ".join(units + [new["q"]]), new
 
 
-def generic_tape_samples(n: int, seed: int = 0, vocabulary: Sequence[str] = ()) -> list[dict]:
-    """`n` {"prompt", "response"} samples of the generic pre-training task (see the comment above).
+def _read_command(s: dict) -> str:
+    """READ/SCAN's next command: write the digit under the first/last head to the output, move that head right."""
+    j = 0 if s["name"] == "READ" else len(s["heads"]) - 1
+    tape, pos = s["tapes"][j], s["pos"][j]
+    digit = tape[2 * pos + 1] if 2 * pos < len(tape) else "0"
+    return f"CMD [OUTPUT] {digit}, [OUTPUT] RIGHT, {s['heads'][j]} RIGHT, {s['q']}"
 
-    With a `vocabulary` (token strings), a third of the samples echo a random string of those tokens instead,
-    so that every token's embedding is trained, not only those of the tape texts.
-    """
+
+def generic_tape_samples(n: int, seed: int = 0, vocabulary: Sequence[str] = (),
+                         mix: Sequence[tuple[str, float]] = GENERIC_MIX) -> list[dict]:
+    """`n` {"prompt", "response"} samples of the generic pre-training task (see the comment above), kinds in
+    the proportions of `mix` (GENERIC_MIX; an ablation passes another, e.g. without "read"). Without a
+    `vocabulary` (token strings) the "tokens" share goes to "echo"."""
+    known = {k for k, _ in GENERIC_MIX}
+    if not mix or any(k not in known or w < 0 for k, w in mix) or sum(w for _, w in mix) <= 0:
+        raise ValueError(f"generic mix {mix!r}: (kind, weight >= 0) pairs, kinds among {sorted(known)}")
     rng = random.Random(f"caef-generic-{seed}")
     vocabulary = sorted(vocabulary)
+    kinds, weights = zip(*mix)
     out = []
     for _ in range(n):
-        if vocabulary and rng.random() < 1 / 3:
+        kind = rng.choices(kinds, weights)[0]
+        if kind == "tokens" and vocabulary:
             text = "".join(rng.choice(vocabulary) for _ in range(rng.randint(4, 40))) + "\n"
             out.append({"prompt": text, "response": text})
-            continue
-        s = _generic_state(rng)
-        cmd, new = _generic_command(rng, s)
-        prompt = f"{_generic_render(s)}\n{cmd}\n"
-        out.append({"prompt": prompt, "response": prompt if rng.random() < 0.5 else _generic_render(new) + "\n"})
+        elif kind == "facts":
+            a, b, c = rng.randint(0, 9), rng.randint(0, 9), rng.choice(("", "+0", "+1"))
+            out.append({"prompt": f"{a}+{b}{c}=", "response": f"{a + b + int(c or 0)}\n"})
+        else:
+            s = _generic_state(rng)
+            if kind == "read":
+                s["name"] = rng.choice(("READ", "SCAN"))
+            cmd, new = _generic_command(rng, s)
+            prompt = f"{_generic_render(s)}\n{cmd}\n"
+            if kind == "apply":
+                response = _generic_render(new) + "\n"
+            elif kind == "read":
+                response = f"{_generic_render(new)}\n{_read_command(new)}\n"
+            else:
+                response = prompt
+            out.append({"prompt": prompt, "response": response})
     return out
 
 
@@ -873,13 +925,14 @@ def plain_vocabulary(tokenizer) -> list[str]:
 
 def prepare_tiny_base(name: str, folder: str | os.PathLike, tokenizer, *, steps: int, lr: float = 3e-3,
                       seed: int = 0, eval_samples: int = 100, progress: bool = True,
-                      arch: dict | None = None) -> TrainResult:
+                      arch: dict | None = None, mix: Sequence[tuple[str, float]] = GENERIC_MIX) -> TrainResult:
     """Build the built-in model `name`, pre-train it on `generic_tape_samples` and save it to `folder`.
 
     The folder is an ordinary Hugging Face model folder (config.json, model.safetensors, tokenizer files,
     training_log.csv, train_summary.json); `models.load_base(folder)` loads it. A folder from an identical
-    earlier run (same architecture, tokenizer, steps, lr and seed) is reused. `steps=0` saves the random
-    initialisation (the "no pre-training" ablation). `arch` overrides the architecture (tests use a smaller one).
+    earlier run (same architecture, tokenizer, steps, lr, seed and data) is reused. `steps=0` saves the random
+    initialisation (the "no pre-training" ablation). `arch` overrides the architecture (tests use a smaller one);
+    `mix` the proportions of the generic task's kinds (benchmarks/tiny_learning.py ablates them).
     """
     from .models import build_tiny, save_base
 
@@ -893,8 +946,8 @@ def prepare_tiny_base(name: str, folder: str | os.PathLike, tokenizer, *, steps:
         import pandas as pd
         return TrainResult(Path(folder), summary, pd.DataFrame(columns=LOG_COLUMNS))
     vocab = plain_vocabulary(tokenizer)
-    samples = generic_tape_samples(steps * cfg.batch_size * cfg.grad_accum, seed, vocab)
-    held_out = generic_tape_samples(eval_samples, seed + 10_000, vocab) if eval_samples else None
+    samples = generic_tape_samples(steps * cfg.batch_size * cfg.grad_accum, seed, vocab, mix)
+    held_out = generic_tape_samples(eval_samples, seed + 10_000, vocab, mix) if eval_samples else None
     cfg.eval_every = max(steps // 4, 50)
     return train(cfg, model, tokenizer, samples, folder, eval_samples=held_out,
                  eval_exact=min(eval_samples, 50), progress=progress, desc=f"{name} pre-training")
@@ -1015,6 +1068,36 @@ def train_job(P, job: AdapterJob, model, tokenizer, paths, progress: bool = True
                    adapter_dir(paths, P.base_model, job.name), eval_samples=held_out or None,
                    eval_exact=len(held_out), progress=progress, desc=job.name, init_from=init)
     return done + [(job, result)]
+
+
+def executor_steps_by_kind(P, pairs: Sequence[tuple[AdapterJob, TrainResult]], model, tokenizer):
+    """Notebook 02: held-out exact match per kind of step (`exact_match_by_kind`) of every trained executor.
+
+    `model` is the shared base or a peft model already carrying some adapters; a LoRA executor's adapter is
+    attached to it (if not there yet) and made active, a fully fine-tuned executor is loaded from its folder.
+    Returns (DataFrame adapter/kind/steps/exact_match, the model with the adapters attached).
+    """
+    import pandas as pd
+
+    from .models import load_adapter, load_base
+
+    tables = []
+    for job, result in pairs:
+        held_out = _held_out(P, job.test_file) if job.kind == "executor" else []
+        if not held_out:
+            continue
+        if P.method == "lora":
+            if job.name in getattr(model, "peft_config", {}):
+                model.set_adapter(job.name)
+            else:
+                model = load_adapter(model, result.out_dir, job.name)
+            evaluated = model
+        else:
+            evaluated = load_base(str(result.out_dir), P.device)[0]
+        tables.append(exact_match_by_kind(evaluated, tokenizer, held_out).assign(adapter=job.name))
+    if not tables:
+        return pd.DataFrame(columns=["adapter", "kind", "steps", "exact_match"]), model
+    return pd.concat(tables, ignore_index=True)[["adapter", "kind", "steps", "exact_match"]], model
 
 
 def _held_out(P, test_file: Path) -> list[dict]:

@@ -76,7 +76,7 @@ def test_tiny_base_must_exist_before_use(tmp_path):
     paths = KitPaths.of("smoke", tmp_path)
     with pytest.raises(M.ModelError, match="run notebook 02_training first"):
         M.resolve_base(paths, "tiny-llama")
-    assert M.model_root(paths, "tiny-llama") == tmp_path / "data" / "smoke" / "models" / "tiny-llama"
+    assert M.model_root(paths, "tiny-llama") == tmp_path / "data" / "models" / "smoke" / "tiny-llama"
     assert M.base_label("/models/Meta-Llama-3.1-8B") == "Meta-Llama-3.1-8B"
 
 

@@ -109,12 +109,30 @@ def test_length_bucketing_is_deterministic_and_complete():
 
 
 def test_generic_pretraining_data():
-    samples = TR.generic_tape_samples(200, seed=0)
-    assert samples == TR.generic_tape_samples(200, seed=0)
+    import re
+
+    samples = TR.generic_tape_samples(600, seed=0)
+    assert samples == TR.generic_tape_samples(600, seed=0) != TR.generic_tape_samples(600, seed=1)
     echo = [s for s in samples if s["prompt"] == s["response"]]
-    assert 60 < len(echo) < 140
+    facts = [s for s in samples if s["prompt"].endswith("=")]
+    reads = [s for s in samples if s["response"].count("\n") == 2 and s not in echo]
+    assert 0.2 < len(echo) / 600 < 0.4 and 0.1 < len(facts) / 600 < 0.2 and 0.33 < len(reads) / 600 < 0.47
+    for s in facts:  # single-digit addition facts, right
+        assert re.fullmatch(r"\d\+\d(\+[01])?=", s["prompt"]) and int(s["response"]) == eval(s["prompt"][:-1])
+    for s in reads:  # the next command copies the digit after the first (READ) / last (SCAN) head
+        state, command = s["response"].splitlines()
+        heads = re.findall(r"\[HEAD\d?\]", state)
+        head = heads[0] if state.startswith("READ") else heads[-1]
+        after = re.match(r"\|(\d)", state[state.index(head) + len(head):])
+        assert command.startswith(f"CMD [OUTPUT] {after.group(1) if after else 0}, [OUTPUT] RIGHT, {head} RIGHT")
     text = "".join(s["prompt"] + s["response"] for s in samples)
-    assert "[OUTPUT]" in text and "RIGHT" in text and "ADD" not in text and "+" not in text
+    assert "[OUTPUT]" in text and "RIGHT" in text and "ADD" not in text and "CMD:" not in text
+    # ablation mixes (benchmarks/tiny_learning.py): a kind left out never occurs
+    no_read = TR.generic_tape_samples(300, seed=0, mix=[(k, w) for k, w in TR.GENERIC_MIX if k != "read"])
+    assert not [s for s in no_read if s["response"].count("\n") == 2 and s["prompt"] != s["response"]]
+    for bad in ([], [("sing", 1.0)], [("echo", -1.0)], [("echo", 0.0)]):
+        with pytest.raises(ValueError, match="generic mix"):
+            TR.generic_tape_samples(10, mix=bad)
 
 
 def test_loss_falls_and_adapter_is_standard_peft(tmp_path, tok, data, pretrained):
@@ -285,3 +303,21 @@ def test_notebook_parameters_reach_the_train_config_and_stage1_needs_its_data(tm
     jobs, skipped = TR.adapter_jobs(paths, ["add"], ["executor", "aligner"], stage1=True)
     assert [j.name for j in jobs] == ["add"] and jobs[0].stage1_file.name == "executor_stage1.train.jsonl"
     assert skipped and "add_aligner" in skipped[0]
+
+
+def test_step_kinds_and_exact_match_per_kind(monkeypatch):
+    from caef_lib.machines import step_kind
+
+    steps = add_steps(345, 678)  # 3 digit-adding steps, the last carry, the halt
+    assert [step_kind(s["response"]) for s in steps] == ["q1->q1"] * 3 + ["q1->qH", "halt"]
+    call = "MUL, q3, [HEAD1]|3 [HEAD2]|7 [COUNT]|3 [OUTPUT]|2\nCMD [CALL] ADD, q1\nADD, q0, [HEAD1] |3[HEAD2] |1 [C] [OUTPUT]\n"
+    assert step_kind(call) == "q3->q1 CALL"
+    assert step_kind("garbage") == step_kind("ADD q1\nCMD: x\n") == "other"
+
+    # a model that copies but cannot add: right on the last two steps only
+    answers = ["wrong"] * 3 + [s["response"] for s in steps[3:]]
+    monkeypatch.setattr(TR, "exact_match", lambda model, tok, samples, **kw: (0.4, answers))
+    table = TR.exact_match_by_kind(None, None, steps).set_index("kind")
+    assert table.loc["all", "exact_match"] == pytest.approx(0.4) and table.loc["all", "steps"] == 5
+    assert table.loc["q1->q1", "exact_match"] == 0.0 and table.loc["q1->q1", "steps"] == 3
+    assert table.loc["halt", "exact_match"] == table.loc["q1->qH", "exact_match"] == 1.0

@@ -16,7 +16,7 @@ Long arithmetic (docs/long-arithmetic.md; calls grow with the operands' lengths,
 
 from .add import Add
 from .aligner import expression, input_to_tm, parse_expression, tm_to_output
-from .base import BasicMachine, Composer, Machine, call_target
+from .base import BasicMachine, Composer, Machine, call_target, step_kind
 from .compare import Equal, GreaterThan, LessThan
 from .div import Div
 from .left_mask import LeftMask
@@ -43,7 +43,7 @@ del _machine
 
 __all__ = [
     "HALT", "MalformedText", "Machine", "BasicMachine", "Composer", "MACHINES", "OP_SYMBOLS", "BY_NAME",
-    "get", "register", "python_result", "call_target", "input_to_tm", "tm_to_output", "parse_expression",
+    "get", "register", "python_result", "call_target", "step_kind", "input_to_tm", "tm_to_output", "parse_expression",
     "expression", "Add", "Sub", "Mul", "Div", "Equal", "GreaterThan", "LessThan", "Reflection", "LeftMask",
     "MulDigit", "SubBorrow", "LongMul", "LongDiv",
 ]

@@ -270,3 +270,22 @@ def call_target(command: str) -> str | None:
 
 
 _CALL_RE = re.compile(r"CMD \[CALL\] ([A-Za-z_][A-Za-z0-9_]*), (\S+)")
+_STATE_RE = re.compile(r"[A-Z_]+, (q\w+),")
+
+
+def step_kind(response: str) -> str:
+    """What kind of executor step an answer (``state\ncommand\n``) is: ``halt`` for the halt command,
+    else ``<state>-><next state>`` read from the state line and the command's last field (``q1->q1``,
+    ``q1->qH``), with `` CALL`` appended for a CALL. Used to report exact match per kind of step: for ADD,
+    ``q1->q1`` steps compute a digit and a carry, ``q1->qH`` writes the last carry, ``halt`` only copies.
+    A text of another shape is ``other``."""
+    lines = response.split("\n")
+    if len(lines) < 2:
+        return "other"
+    if lines[1] == HALT:
+        return "halt"
+    state = _STATE_RE.match(lines[0])
+    fields = lines[1].split(", ")
+    if not state or len(fields) < 2 or not lines[1].startswith("CMD"):
+        return "other"
+    return f"{state.group(1)}->{fields[-1]}" + (" CALL" if call_target(lines[1]) else "")
