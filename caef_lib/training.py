@@ -793,7 +793,8 @@ def exact_match_by_kind(model, tokenizer, samples: Sequence[dict], *, batch_size
     _, answers = exact_match(model, tokenizer, samples, batch_size=batch_size)
     frame = pd.DataFrame({"kind": [step_kind(s["response"]) for s in samples],
                           "correct": [a == s["response"] for a, s in zip(answers, samples)]})
-    rows = [{"kind": "all", "steps": len(frame), "exact_match": frame["correct"].mean() if len(frame) else float("nan")}]
+    overall = frame["correct"].mean() if len(frame) else float("nan")
+    rows = [{"kind": "all", "steps": len(frame), "exact_match": overall}]
     for kind, group in sorted(frame.groupby("kind"), key=lambda kg: -len(kg[1])):
         rows.append({"kind": kind, "steps": len(group), "exact_match": group["correct"].mean()})
     return pd.DataFrame(rows, columns=["kind", "steps", "exact_match"])

@@ -310,7 +310,8 @@ def test_step_kinds_and_exact_match_per_kind(monkeypatch):
 
     steps = add_steps(345, 678)  # 3 digit-adding steps, the last carry, the halt
     assert [step_kind(s["response"]) for s in steps] == ["q1->q1"] * 3 + ["q1->qH", "halt"]
-    call = "MUL, q3, [HEAD1]|3 [HEAD2]|7 [COUNT]|3 [OUTPUT]|2\nCMD [CALL] ADD, q1\nADD, q0, [HEAD1] |3[HEAD2] |1 [C] [OUTPUT]\n"
+    call = ("MUL, q3, [HEAD1]|3 [HEAD2]|7 [COUNT]|3 [OUTPUT]|2\nCMD [CALL] ADD, q1\n"
+            "ADD, q0, [HEAD1] |3[HEAD2] |1 [C] [OUTPUT]\n")
     assert step_kind(call) == "q3->q1 CALL"
     assert step_kind("garbage") == step_kind("ADD q1\nCMD: x\n") == "other"
 
