@@ -10,7 +10,7 @@ third of all steps only copy, so the first number flatters a model that cannot a
                       the base stays frozen)
   base-lora-bucketed  the same adapter with length bucketing on (batches of similar length)
   no-read, no-facts   LoRA on a base pre-trained without the generic task's "read" / "facts" samples
-  copy-only           LoRA on a base pre-trained on tokens/echo/apply only (the kit's mix before 2026-11-21)
+  copy-only           LoRA on a base pre-trained on tokens/echo/apply only (the mix before read/facts)
 Bases are pre-trained once per mix and run (`--pretrain-steps`). Printed: held-out exact matches, their ratio
 to the baseline, steps, wall time. This is a learning benchmark, not a speed one: the numbers are accuracies
 after a fixed number of steps; wall times are printed so that per-second comparisons can be made too. Arms
