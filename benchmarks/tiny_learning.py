@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     ap.add_argument("--profile", default="default", help="whose notebook-01 ADD data to use")
     ap.add_argument("--steps", type=int, default=2500, help="optimizer steps per arm")
     ap.add_argument("--pretrain-steps", type=int, default=2400,
-                    help="generic pre-training steps of each base (1,500 once proved too few for the copy click)")
+                    help="generic pre-training steps of each base (the default profile's; 6,000 are better)")
     ap.add_argument("--eval", type=int, default=300, help="held-out test steps scored per arm")
     ap.add_argument("--arms", default="scratch-full,base-lora,no-read", help=f"comma-separated, of {', '.join(MIXES)}")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
@@ -90,7 +90,11 @@ def main(argv=None) -> int:
                     t0 = time.perf_counter()
                     pre = TR.prepare_tiny_base("tiny-llama", bases[mix], tok, steps=args.pretrain_steps, mix=mix)
                     print(f"base for {arm}: {args.pretrain_steps} steps, {time.perf_counter() - t0:.0f} s, generic "
-                          f"held-out exact match {pre.summary['final_eval_exact_match']:.2f}", flush=True)
+                          f"held-out loss {pre.summary['final_eval_loss']:.3f}, exact match "
+                          f"{pre.summary['final_eval_exact_match']:.2f}", flush=True)
+                    kinds = TR.generic_exact_match_by_kind(M.load_base(str(bases[mix]), "cpu")[0], tok, n=100)
+                    print("  base exact match per generic kind: " + ", ".join(
+                        f"{k} {m:.0%}" for k, m in zip(kinds["kind"], kinds["exact_match"])), flush=True)
                 model, _ = M.load_base(str(bases[mix]), "cpu")
                 cfg = TR.preset("tiny_lora", max_steps=args.steps, checkpoint_every=0,
                                 bucket=arm == "base-lora-bucketed")

@@ -135,6 +135,19 @@ def test_generic_pretraining_data():
             TR.generic_tape_samples(10, mix=bad)
 
 
+def test_generic_exact_match_per_kind(monkeypatch, tok):
+    # a base that knows its addition facts and nothing else: right exactly on the "facts" samples
+    def fake(model, tokenizer, samples, **kw):
+        answers = [s["response"] if s["prompt"].endswith("=") else "?" for s in samples]
+        return sum(a == s["response"] for a, s in zip(answers, samples)) / len(samples), answers
+
+    monkeypatch.setattr(TR, "exact_match", fake)
+    table = TR.generic_exact_match_by_kind(None, tok, n=20).set_index("kind")
+    assert list(table.index) == [k for k, _ in TR.GENERIC_MIX] and (table["samples"] == 20).all()
+    assert table.loc["facts", "exact_match"] == 1.0
+    assert (table.drop("facts")["exact_match"] == 0.0).all()
+
+
 def test_loss_falls_and_adapter_is_standard_peft(tmp_path, tok, data, pretrained):
     model, ptok = M.load_base(str(pretrained), "cpu")
     assert ptok.get_vocab() == tok.get_vocab()
