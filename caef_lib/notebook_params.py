@@ -124,6 +124,8 @@ class TrainingParams(Common):
     bucket: bool = param(True, help="length bucketing (batches of similar length): less padding, faster steps; "
                                     "measured to stop the tiny models from learning to copy, so off in the CPU "
                                     "profiles")
+    pack: bool = param(False, help="several samples per row, each attending only to itself (block-diagonal mask): "
+                                   "same loss, fewer padded slots; base pre-training and adapters")
     max_length: int = param(1024, min=16, help="samples with more tokens are dropped (counted), never truncated")
     max_train_samples: int = param(0, min=0, help="use the first N training samples of each file (0 = all)")
     eval_samples: int = param(100, min=0, help="held-out test samples per adapter for loss and greedy exact match")

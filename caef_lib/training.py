@@ -105,6 +105,7 @@ class TrainConfig:
     max_length: int = 4096               # longer samples are dropped, not truncated
     loss_on: str = "answer"              # "answer" (prompt masked with -100) or "all" (every real token)
     bucket: bool = True                  # length bucketing
+    pack: bool = False                   # several samples per row, each attending only to itself (collate_packed)
     # bookkeeping
     checkpoint_every: int = 0            # steps between checkpoints (0 = none)
     keep_checkpoints: int = 2
@@ -264,6 +265,45 @@ def collate(examples: Sequence[Encoded], pad_id: int, loss_on: str):
         start = e.n_prompt if loss_on == "answer" else 1
         labels[row, start:n] = ids[row, start:n]
     return ids, mask, labels
+
+
+def collate_packed(examples: Sequence[Encoded], pad_id: int, loss_on: str):
+    """Like `collate`, with several samples per row: input_ids, a 4-D attention mask, position_ids, labels.
+
+    Rows are filled first-fit, longest sample first, up to the longest sample's length. Each sample attends only
+    to itself (a block-diagonal causal mask, True = may attend) and its positions restart at 0, so the loss and
+    gradients equal `collate`'s for the same samples, up to float rounding; only the padded slots go. Mixed-length
+    batches need this: the generic pre-training's batches of 32 are ~47 % padding (benchmarks/RESULTS.md).
+    """
+    import torch
+
+    width = max(len(e.input_ids) for e in examples)
+    rows: list[list[Encoded]] = []
+    fill: list[int] = []
+    for e in sorted(examples, key=lambda e: -len(e.input_ids)):
+        row = next((r for r in range(len(rows)) if fill[r] + len(e.input_ids) <= width), None)
+        if row is None:
+            rows.append([])
+            fill.append(0)
+            row = len(rows) - 1
+        rows[row].append(e)
+        fill[row] += len(e.input_ids)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    labels = torch.full((len(rows), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), 1, width, width), dtype=torch.bool)
+    for r, row in enumerate(rows):
+        at = 0
+        for e in row:
+            n = len(e.input_ids)
+            ids[r, at:at + n] = torch.tensor(e.input_ids)
+            positions[r, at:at + n] = torch.arange(n)
+            start = e.n_prompt if loss_on == "answer" else 1
+            labels[r, at + start:at + n] = ids[r, at + start:at + n]
+            mask[r, 0, at:at + n, at:at + n] = torch.ones(n, n, dtype=torch.bool).tril()
+            at += n
+        mask[r, 0, at:, at:] = torch.eye(width - at, dtype=torch.bool)  # padding sees itself only (no NaN rows)
+    return ids, mask, positions, labels
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -564,14 +604,21 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
             per_process = torch.tensor(n_answer / world, device=accelerator.device)
             loss_sum, n_tokens = 0.0, 0
             for m, idx in enumerate(batches):
-                ids, mask, labels = collate([encoded[i] for i in idx], pad_id, cfg.loss_on)
+                examples = [encoded[i] for i in idx]
+                extra = {}
+                if cfg.pack:
+                    ids, mask, positions, labels = collate_packed(examples, pad_id, cfg.loss_on)
+                    extra["position_ids"] = positions.to(accelerator.device)
+                else:
+                    ids, mask, labels = collate(examples, pad_id, cfg.loss_on)
                 ids, mask, labels = ids.to(accelerator.device), mask.to(accelerator.device), labels.to(accelerator.device)
                 sync = m == len(batches) - 1
                 with (contextlib.nullcontext() if sync else accelerator.no_sync(trained)), accelerator.autocast():
-                    out = trained(input_ids=ids, attention_mask=mask, labels=labels, num_items_in_batch=per_process)
+                    out = trained(input_ids=ids, attention_mask=mask, labels=labels, num_items_in_batch=per_process,
+                                  **extra)
                     accelerator.backward(out.loss)
                 loss_sum += out.loss.detach().float().item()
-                n_tokens += int(mask.sum())
+                n_tokens += sum(len(e.input_ids) for e in examples)
             grad_norm = float("nan")
             if cfg.max_grad_norm > 0:
                 grad_norm = float(accelerator.clip_grad_norm_(params, cfg.max_grad_norm))
@@ -943,19 +990,21 @@ def plain_vocabulary(tokenizer) -> list[str]:
 
 def prepare_tiny_base(name: str, folder: str | os.PathLike, tokenizer, *, steps: int, lr: float = 3e-3,
                       seed: int = 0, eval_samples: int = 100, progress: bool = True,
-                      arch: dict | None = None, mix: Sequence[tuple[str, float]] = GENERIC_MIX) -> TrainResult:
+                      arch: dict | None = None, mix: Sequence[tuple[str, float]] = GENERIC_MIX,
+                      pack: bool = False) -> TrainResult:
     """Build the built-in model `name`, pre-train it on `generic_tape_samples` and save it to `folder`.
 
     The folder is an ordinary Hugging Face model folder (config.json, model.safetensors, tokenizer files,
     training_log.csv, train_summary.json); `models.load_base(folder)` loads it. A folder from an identical
     earlier run (same architecture, tokenizer, steps, lr, seed and data) is reused. `steps=0` saves the random
     initialisation (the "no pre-training" ablation). `arch` overrides the architecture (tests use a smaller one);
-    `mix` the proportions of the generic task's kinds (benchmarks/tiny_learning.py ablates them).
+    `mix` the proportions of the generic task's kinds (benchmarks/tiny_learning.py ablates them); `pack` packs
+    several samples per row (`collate_packed`).
     """
     from .models import build_tiny, save_base
 
     model, tokenizer = build_tiny(name, tokenizer, seed=seed, **(arch or {}))
-    cfg = preset("tiny_pretrain", max_steps=max(steps, 1), lr=lr, seed=seed)
+    cfg = preset("tiny_pretrain", max_steps=max(steps, 1), lr=lr, seed=seed, pack=pack)
     if steps == 0:
         save_base(model, tokenizer, folder)
         summary = {"adapter": Path(folder).name, "method": "none", "steps": 0, "tokens": 0,
@@ -1025,7 +1074,7 @@ def config_from_params(P, adapter: str) -> TrainConfig:
     cfg = TrainConfig(
         method=P.method, lora_r=P.lora_r, lora_alpha=P.lora_alpha, lora_dropout=P.lora_dropout,
         lora_targets=P.lora_targets, lr=P.lr, weight_decay=P.weight_decay, adam_betas=(0.9, P.adam_beta2),
-        schedule=P.schedule, bucket=P.bucket,
+        schedule=P.schedule, bucket=P.bucket, pack=P.pack,
         warmup_ratio=P.warmup_ratio, max_grad_norm=P.max_grad_norm, epochs=P.epochs,
         max_steps=P.adapter_steps.get(adapter, P.max_steps), batch_size=P.batch_size, grad_accum=P.grad_accum,
         max_length=P.max_length, checkpoint_every=P.checkpoint_every, eval_every=P.eval_every, seed=P.seed,
@@ -1054,7 +1103,7 @@ def notebook_base(P, paths, progress: bool = True) -> tuple[str, TrainResult | N
         texts += [s["prompt"] + s["response"] for s in read_samples(f, limit=300)]
     folder = tiny_base_dir(paths, P.base_model)
     result = prepare_tiny_base(P.base_model, folder, caef_tokenizer(texts), steps=P.pretrain_steps,
-                               lr=P.pretrain_lr, seed=P.seed, progress=progress)
+                               lr=P.pretrain_lr, seed=P.seed, progress=progress, pack=P.pack)
     return str(folder), result
 
 
