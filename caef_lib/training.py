@@ -970,7 +970,8 @@ def generic_exact_match_by_kind(model, tokenizer, n: int = 100, seed: int = 0):
 
     The token-level loss of the pre-training hides whether the base can copy a whole state or read a digit
     under a head (a copier right on 98 % of the tokens gets a 60-token state wholly right 30 % of the time);
-    this is what the adapters inherit. Held-out: a seed the pre-training never uses. Returns a DataFrame: kind, samples, exact_match.
+    this is what the adapters inherit. Held-out: a seed the pre-training never uses. Returns a DataFrame: kind,
+    samples, exact_match.
     """
     import pandas as pd
 
