@@ -1104,7 +1104,7 @@ def notebook_base(P, paths, progress: bool = True) -> tuple[str, TrainResult | N
         texts += [s["prompt"] + s["response"] for s in read_samples(f, limit=300)]
     folder = tiny_base_dir(paths, P.base_model)
     result = prepare_tiny_base(P.base_model, folder, caef_tokenizer(texts), steps=P.pretrain_steps,
-                               lr=P.pretrain_lr, seed=P.seed, progress=progress, pack=P.pack)
+                               lr=P.pretrain_lr, seed=P.seed, progress=progress, pack=P.pretrain_pack)
     return str(folder), result
 
 

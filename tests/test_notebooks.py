@@ -1,6 +1,7 @@
 """Every notebook: committed clean, parameters cell == its dataclass defaults, runs in the smoke profile."""
 import ast
 import dataclasses
+import json
 import subprocess
 import sys
 
@@ -56,6 +57,10 @@ def test_smoke_profile_runs_every_notebook_then_resumes_and_redraws(tmp_path):
     for name, _ in NOTEBOOKS:
         assert (tmp_path / "results" / "smoke" / name / "metadata.json").is_file()
         assert f"{name}" in proc.stdout
+    # The defaults: packed generic pre-training of the tiny base (`pretrain_pack`), unpacked adapters (`pack`).
+    models = tmp_path / "data" / "models" / "smoke" / "tiny-llama"
+    assert json.loads((models / "base" / "train_summary.json").read_text())["config"]["pack"] is True
+    assert json.loads((models / "add" / "train_summary.json").read_text())["config"]["pack"] is False
     again = runner.execute(runner.plan("smoke", output_root=tmp_path), echo=lambda s: None)
     assert {row["status"] for row in again} == {"skipped"}
     # `make figures`: every registered figure redraws from the saved results alone.
