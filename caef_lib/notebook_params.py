@@ -104,7 +104,8 @@ class TrainingParams(Common):
                                      "direct = <op>_direct baseline (45+67= -> 112); missing data is skipped")
     method: str = param("lora", choices=("lora", "full"),
                         help="lora = one peft adapter per op on a shared base; full = a fine-tuned copy per op")
-    lora_r: int = param(64, min=1, help="LoRA rank (paper recipe: 8; a ~0.5 M-parameter tiny model needs more)")
+    lora_r: int = param(64, min=1, help="LoRA rank (paper recipe: 8; the default CPU profile uses 16: "
+                                        "measured, README)")
     lora_alpha: int = param(64, min=1, help="LoRA alpha (scale = alpha / r)")
     lora_dropout: float = param(0.0, min=0.0, max=0.9)
     lora_targets: str = param("all-linear", help="'default' (q_proj,v_proj; GPT-2: c_attn), 'all-linear', or a "
@@ -136,7 +137,7 @@ class TrainingParams(Common):
                                      "notebook 01's executor_stage1 files) into <op>_stage1/, then the plain data "
                                      "starting from those weights")
     stage1_steps: int = param(0, min=0, help="optimizer steps of stage 1 (0 = as many as stage 2)")
-    pretrain_steps: int = param(2400, min=0, help="generic pre-training steps of a built-in tiny base "
+    pretrain_steps: int = param(5000, min=0, help="generic pre-training steps of a built-in tiny base "
                                                   "(0 = random weights, the ablation)")
     pretrain_lr: float = param(3e-3, min=0.0, help="learning rate of the tiny base's generic pre-training")
     pretrain_pack: bool = param(True, help="pack the tiny base's generic pre-training batches (like `pack`): "
