@@ -847,6 +847,28 @@ def exact_match_by_kind(model, tokenizer, samples: Sequence[dict], *, batch_size
     return pd.DataFrame(rows, columns=["kind", "steps", "exact_match"])
 
 
+def aligner_exact_match_by_length(model, tokenizer, samples: Sequence[dict], *, batch_size: int = 32):
+    """Greedy exact match of aligner samples per direction (`to state`: `45+67=` -> first state; `to answer`:
+    halt state -> `45+67=112`) and digits of the longer operand (`machines.aligner_sample_kind`): a small
+    model's aligner fails on reversing long operands first, which one overall number hides. Returns a DataFrame:
+    direction, digits, samples, exact_match, sorted by direction and digits.
+    """
+    import pandas as pd
+
+    from .machines import aligner_sample_kind
+
+    _, answers = exact_match(model, tokenizer, samples, batch_size=batch_size)
+    kinds = [aligner_sample_kind(s["prompt"], s["response"]) for s in samples]
+    frame = pd.DataFrame({"direction": [d for d, _ in kinds], "digits": [n for _, n in kinds],
+                          "correct": [a == s["response"] for a, s in zip(answers, samples)]})
+    columns = ["direction", "digits", "samples", "exact_match"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    table = frame.groupby(["direction", "digits"], sort=True).agg(samples=("correct", "size"),
+                                                                   exact_match=("correct", "mean"))
+    return table.reset_index()[columns]
+
+
 # --------------------------------------------------------------------------------------------------------
 # The tiny base: generic pre-training
 #
@@ -1138,20 +1160,24 @@ def train_job(P, job: AdapterJob, model, tokenizer, paths, progress: bool = True
     return done + [(job, result)]
 
 
-def executor_steps_by_kind(P, pairs: Sequence[tuple[AdapterJob, TrainResult]], model, tokenizer):
-    """Notebook 02: held-out exact match per kind of step (`exact_match_by_kind`) of every trained executor.
+def held_out_tables(P, pairs: Sequence[tuple[AdapterJob, TrainResult]], model, tokenizer):
+    """Notebook 02: held-out greedy exact match of every trained executor per kind of step
+    (`exact_match_by_kind`) and of every aligner per direction and operand length
+    (`aligner_exact_match_by_length`).
 
-    `model` is the shared base or a peft model already carrying some adapters; a LoRA executor's adapter is
-    attached to it (if not there yet) and made active, a fully fine-tuned executor is loaded from its folder.
-    Returns (DataFrame adapter/kind/steps/exact_match, the model with the adapters attached).
+    `model` is the shared base or a peft model already carrying some adapters; a LoRA adapter is attached to
+    it (if not there yet) and made active, a fully fine-tuned model is loaded from its folder. Returns
+    (executor DataFrame adapter/kind/steps/exact_match, aligner DataFrame
+    adapter/direction/digits/samples/exact_match, the model with the adapters attached).
     """
     import pandas as pd
 
     from .models import load_adapter, load_base
 
-    tables = []
+    scorers = {"executor": exact_match_by_kind, "aligner": aligner_exact_match_by_length}
+    tables = {kind: [] for kind in scorers}
     for job, result in pairs:
-        held_out = _held_out(P, job.test_file) if job.kind == "executor" else []
+        held_out = _held_out(P, job.test_file) if job.kind in scorers else []
         if not held_out:
             continue
         if P.method == "lora":
@@ -1162,10 +1188,12 @@ def executor_steps_by_kind(P, pairs: Sequence[tuple[AdapterJob, TrainResult]], m
             evaluated = model
         else:
             evaluated = load_base(str(result.out_dir), P.device)[0]
-        tables.append(exact_match_by_kind(evaluated, tokenizer, held_out).assign(adapter=job.name))
-    if not tables:
-        return pd.DataFrame(columns=["adapter", "kind", "steps", "exact_match"]), model
-    return pd.concat(tables, ignore_index=True)[["adapter", "kind", "steps", "exact_match"]], model
+        tables[job.kind].append(scorers[job.kind](evaluated, tokenizer, held_out).assign(adapter=job.name))
+    columns = {"executor": ["adapter", "kind", "steps", "exact_match"],
+               "aligner": ["adapter", "direction", "digits", "samples", "exact_match"]}
+    out = [pd.concat(tables[k], ignore_index=True)[columns[k]] if tables[k] else pd.DataFrame(columns=columns[k])
+           for k in scorers]
+    return out[0], out[1], model
 
 
 def _held_out(P, test_file: Path) -> list[dict]:

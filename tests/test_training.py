@@ -360,3 +360,24 @@ def test_step_kinds_and_exact_match_per_kind(monkeypatch):
     assert table.loc["all", "exact_match"] == pytest.approx(0.4) and table.loc["all", "steps"] == 5
     assert table.loc["q1->q1", "exact_match"] == 0.0 and table.loc["q1->q1", "steps"] == 3
     assert table.loc["halt", "exact_match"] == table.loc["q1->qH", "exact_match"] == 1.0
+
+
+def test_aligner_exact_match_per_direction_and_length(monkeypatch):
+    from caef_lib.machines import aligner_sample_kind, input_to_tm, tm_to_output
+
+    halt = add_steps(45, 67)[-1]["response"]  # the halt state and halt command of 45+67
+    assert tm_to_output(halt) == "45+67=112"
+    samples = [{"prompt": e, "response": input_to_tm(e)} for e in ("4+5=", "123+45678=", "98765+1=")]
+    samples.append({"prompt": halt, "response": "45+67=112"})
+    assert [aligner_sample_kind(s["prompt"], s["response"]) for s in samples] == \
+        [("to state", 1), ("to state", 5), ("to state", 5), ("to answer", 2)]
+    assert aligner_sample_kind("ADD, q1, x", "CMD: y") == ("other", 0)
+
+    # an aligner right on short operands only
+    answers = [samples[0]["response"], "wrong", "wrong", samples[3]["response"]]
+    monkeypatch.setattr(TR, "exact_match", lambda model, tok, s, **kw: (0.5, answers))
+    table = TR.aligner_exact_match_by_length(None, None, samples)
+    assert table.to_dict("records") == [
+        {"direction": "to answer", "digits": 2, "samples": 1, "exact_match": 1.0},
+        {"direction": "to state", "digits": 1, "samples": 1, "exact_match": 1.0},
+        {"direction": "to state", "digits": 5, "samples": 2, "exact_match": 0.0}]

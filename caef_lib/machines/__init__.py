@@ -15,7 +15,7 @@ Long arithmetic (docs/long-arithmetic.md; calls grow with the operands' lengths,
 """
 
 from .add import Add
-from .aligner import expression, input_to_tm, parse_expression, tm_to_output
+from .aligner import aligner_sample_kind, expression, input_to_tm, parse_expression, tm_to_output
 from .base import BasicMachine, Composer, Machine, call_target, step_kind
 from .compare import Equal, GreaterThan, LessThan
 from .div import Div
@@ -44,6 +44,6 @@ del _machine
 __all__ = [
     "HALT", "MalformedText", "Machine", "BasicMachine", "Composer", "MACHINES", "OP_SYMBOLS", "BY_NAME",
     "get", "register", "python_result", "call_target", "step_kind", "input_to_tm", "tm_to_output", "parse_expression",
-    "expression", "Add", "Sub", "Mul", "Div", "Equal", "GreaterThan", "LessThan", "Reflection", "LeftMask",
-    "MulDigit", "SubBorrow", "LongMul", "LongDiv",
+    "expression", "aligner_sample_kind", "Add", "Sub", "Mul", "Div", "Equal", "GreaterThan", "LessThan", "Reflection",
+    "LeftMask", "MulDigit", "SubBorrow", "LongMul", "LongDiv",
 ]

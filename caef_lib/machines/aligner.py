@@ -70,6 +70,17 @@ def input_to_tm(text: str, op: str | None = None) -> str:
     return f"{state}\n{command}\n"
 
 
+def aligner_sample_kind(prompt: str, response: str) -> tuple[str, int]:
+    """What an aligner sample asks: its direction, ``"to state"`` (expression -> first state and command) or
+    ``"to answer"`` (halt state -> ``a+b=sum``), and the digits of its longer operand (reversing those is
+    the hard part for a small model). A pair of another shape is ``("other", 0)``."""
+    for direction, text in (("to state", prompt), ("to answer", response)):
+        m = _expression_re().match(text) if isinstance(text, str) else None
+        if m:
+            return direction, max(len(m[1].lstrip("0") or "0"), len(m[3].lstrip("0") or "0"))
+    return "other", 0
+
+
 def _operand(state: str, head: int) -> int:
     m = _HEAD[head].search(state)
     if not m or not (m[1] or m[2]):
