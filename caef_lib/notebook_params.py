@@ -127,7 +127,7 @@ class TrainingParams(Common):
                                     "profiles")
     pack: bool = param(False, help="adapters: several samples per row, each attending only to itself "
                                    "(block-diagonal mask); same loss, fewer padded slots, but measured slower for "
-                                   "the tiny ADD executor (its batches are little padding)")
+                                   "the tiny ADD executor (its batches are 22 % padding)")
     max_length: int = param(1024, min=16, help="samples with more tokens are dropped (counted), never truncated")
     max_train_samples: int = param(0, min=0, help="use the first N training samples of each file (0 = all)")
     eval_samples: int = param(100, min=0, help="held-out test samples per adapter for loss and greedy exact match")
