@@ -250,6 +250,12 @@ def epoch_batches(lengths: Sequence[int], batch_size: int, seed: int, epoch: int
     return batches
 
 
+def _loss_start(e: Encoded, loss_on: str) -> int:
+    """The first position whose token carries loss: the answer's first token, or (loss_on="all") the token
+    after BOS."""
+    return e.n_prompt if loss_on == "answer" else 1
+
+
 def collate(examples: Sequence[Encoded], pad_id: int, loss_on: str):
     """Right-padded input_ids, attention_mask and labels (-100 on prompt and padding)."""
     import torch
@@ -262,7 +268,7 @@ def collate(examples: Sequence[Encoded], pad_id: int, loss_on: str):
         n = len(e.input_ids)
         ids[row, :n] = torch.tensor(e.input_ids)
         mask[row, :n] = 1
-        start = e.n_prompt if loss_on == "answer" else 1
+        start = _loss_start(e, loss_on)
         labels[row, start:n] = ids[row, start:n]
     return ids, mask, labels
 
@@ -298,7 +304,7 @@ def collate_packed(examples: Sequence[Encoded], pad_id: int, loss_on: str):
             n = len(e.input_ids)
             ids[r, at:at + n] = torch.tensor(e.input_ids)
             positions[r, at:at + n] = torch.arange(n)
-            start = e.n_prompt if loss_on == "answer" else 1
+            start = _loss_start(e, loss_on)
             labels[r, at + start:at + n] = ids[r, at + start:at + n]
             mask[r, 0, at:at + n, at:at + n] = torch.ones(n, n, dtype=torch.bool).tril()
             at += n
@@ -690,7 +696,7 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
 
 
 def _n_loss_tokens(e: Encoded, loss_on: str) -> int:
-    return len(e.input_ids) - (e.n_prompt if loss_on == "answer" else 1)
+    return len(e.input_ids) - _loss_start(e, loss_on)
 
 
 def _count_params(model) -> dict[str, int]:
