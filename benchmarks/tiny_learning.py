@@ -9,7 +9,8 @@ third of all steps only copy, so the first number flatters a model that cannot a
                       `training.GENERIC_MIX`), then a LoRA adapter (`tiny_lora`, r=64 on every linear layer;
                       the base stays frozen)
   base-lora-bucketed  the same adapter with length bucketing on (batches of similar length)
-  no-read, no-facts   LoRA on a base pre-trained without the generic task's "read" / "facts" samples
+  no-read, no-peek, no-facts   LoRA on a base pre-trained without the generic task's "read" / "peek" /
+                      "facts" samples
   copy-only           LoRA on a base pre-trained on tokens/echo/apply only (the mix before read/facts)
 Bases are pre-trained once per mix and run (`--pretrain-steps`). Printed: held-out exact matches, their ratio
 to the baseline, steps, wall time. This is a learning benchmark, not a speed one: the numbers are accuracies
@@ -45,6 +46,7 @@ MIXES = {  # arm -> generic pre-training mix of its base (None: no base)
     "base-lora": TR.GENERIC_MIX,
     "base-lora-bucketed": TR.GENERIC_MIX,
     "no-read": tuple((k, w) for k, w in TR.GENERIC_MIX if k != "read"),
+    "no-peek": tuple((k, w) for k, w in TR.GENERIC_MIX if k != "peek"),
     "no-facts": tuple((k, w) for k, w in TR.GENERIC_MIX if k != "facts"),
     "copy-only": (("tokens", 1.0), ("echo", 1.0), ("apply", 1.0)),
 }
