@@ -116,7 +116,9 @@ def test_generic_pretraining_data():
     echo = [s for s in samples if s["prompt"] == s["response"]]
     facts = [s for s in samples if s["prompt"].endswith("=")]
     reads = [s for s in samples if s["response"].count("\n") == 2 and s not in echo]
+    peeks = [s for s in samples if s["prompt"].count("\n") == 1 and "CMD" not in s["prompt"] and s not in echo]
     assert 0.2 < len(echo) / 600 < 0.4 and 0.1 < len(facts) / 600 < 0.2 and 0.23 < len(reads) / 600 < 0.37
+    assert 0.1 < len(peeks) / 600 < 0.2
     for s in facts:  # single-digit addition facts, right
         assert re.fullmatch(r"\d\+\d(\+[01])?=", s["prompt"]) and int(s["response"]) == eval(s["prompt"][:-1])
     for s in reads:  # the next command copies the digit after the first (READ) / last (SCAN) head
@@ -132,11 +134,10 @@ def test_generic_pretraining_data():
     assert not [s for s in no_read if s["response"].count("\n") == 2 and s["prompt"] != s["response"]]
     # "peek": the prompt is a state line, the answer the digit after each of its heads (0 past the tape's end)
     peeks = TR.generic_tape_samples(300, seed=0, mix=[("peek", 1.0)])
+    assert all(s["prompt"].count("\n") == 1 and "CMD" not in s["prompt"] for s in peeks)
     assert any(re.search(r"\[HEAD\d?\](?!\|)", s["prompt"]) for s in peeks)  # heads past the tape's end occur
     for s in peeks:
-        state = s["prompt"].rstrip("\n")
-        assert "\n" not in state and "CMD" not in state
-        want = []
+        state, want = s["prompt"].rstrip("\n"), []
         for head in re.findall(r"\[HEAD\d?\]", state):
             after = re.match(r"\|(\d)", state[state.index(head) + len(head):])
             want.append(f"{head} {after.group(1) if after else 0}")
