@@ -9,8 +9,8 @@ third of all steps only copy, so the first number flatters a model that cannot a
                       `training.GENERIC_MIX`), then a LoRA adapter (`tiny_lora`, r=64 on every linear layer;
                       the base stays frozen)
   base-lora-bucketed  the same adapter with length bucketing on (batches of similar length)
-  no-read, no-peek, no-facts   LoRA on a base pre-trained without the generic task's "read" / "peek" /
-                      "facts" samples
+  no-read, no-peek,   LoRA on a base pre-trained without the generic task's "read" / "peek" / "facts"
+  no-facts            samples
   copy-only           LoRA on a base pre-trained on tokens/echo/apply only (the mix before read/facts)
 Bases are pre-trained once per mix and run (`--pretrain-steps`). Printed: held-out exact matches, their ratio
 to the baseline, steps, wall time. This is a learning benchmark, not a speed one: the numbers are accuracies

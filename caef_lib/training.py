@@ -1213,9 +1213,9 @@ def held_out_tables(P, pairs: Sequence[tuple[AdapterJob, TrainResult]], model, t
         tables[job.kind].append(scorers[job.kind](evaluated, tokenizer, held_out).assign(adapter=job.name))
     columns = {"executor": ["adapter", "kind", "steps", "exact_match"],
                "aligner": ["adapter", "direction", "digits", "samples", "exact_match"]}
-    out = [pd.concat(tables[k], ignore_index=True)[columns[k]] if tables[k] else pd.DataFrame(columns=columns[k])
-           for k in scorers]
-    return out[0], out[1], model
+    executor, aligner = (pd.concat(tables[k], ignore_index=True)[columns[k]] if tables[k]
+                         else pd.DataFrame(columns=columns[k]) for k in ("executor", "aligner"))
+    return executor, aligner, model
 
 
 def _held_out(P, test_file: Path) -> list[dict]:
