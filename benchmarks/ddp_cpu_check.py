@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def samples():
-    from caef_lib.training import generic_tape_samples
+    from caef_lib.tiny_base import generic_tape_samples
 
     return generic_tape_samples(64, seed=0)
 

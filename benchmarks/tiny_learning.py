@@ -6,7 +6,7 @@ test steps: of all steps, and of the `q1->q1` steps alone, the ones that must ad
 third of all steps only copy, so the first number flatters a model that cannot add). Arms:
   scratch-full        full fine-tuning of a randomly initialised tiny-llama (`tiny_full` preset) <- the baseline
   base-lora           the kit's recipe: generic pre-training of the base (`tiny_pretrain`, the full
-                      `training.GENERIC_MIX`), then a LoRA adapter (`tiny_lora`, r=64 on every linear layer;
+                      `tiny_base.GENERIC_MIX`), then a LoRA adapter (`tiny_lora`, r=64 on every linear layer;
                       the base stays frozen)
   base-lora-bucketed  the same adapter with length bucketing on (batches of similar length)
   no-read, no-peek,   LoRA on a base pre-trained without the generic task's "read" / "peek" / "facts"
@@ -34,7 +34,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from caef_lib import adapters as A  # noqa: E402
 from caef_lib import models as M  # noqa: E402
+from caef_lib import tiny_base as TB  # noqa: E402
 from caef_lib import training as TR  # noqa: E402
 from caef_lib.datasets import read_samples  # noqa: E402
 from caef_lib.paths import KitPaths  # noqa: E402
@@ -43,11 +45,11 @@ from caef_lib.tokenization import caef_tokenizer  # noqa: E402
 
 MIXES = {  # arm -> generic pre-training mix of its base (None: no base)
     "scratch-full": None,
-    "base-lora": TR.GENERIC_MIX,
-    "base-lora-bucketed": TR.GENERIC_MIX,
-    "no-read": tuple((k, w) for k, w in TR.GENERIC_MIX if k != "read"),
-    "no-peek": tuple((k, w) for k, w in TR.GENERIC_MIX if k != "peek"),
-    "no-facts": tuple((k, w) for k, w in TR.GENERIC_MIX if k != "facts"),
+    "base-lora": TB.GENERIC_MIX,
+    "base-lora-bucketed": TB.GENERIC_MIX,
+    "no-read": tuple((k, w) for k, w in TB.GENERIC_MIX if k != "read"),
+    "no-peek": tuple((k, w) for k, w in TB.GENERIC_MIX if k != "peek"),
+    "no-facts": tuple((k, w) for k, w in TB.GENERIC_MIX if k != "facts"),
     "copy-only": (("tokens", 1.0), ("echo", 1.0), ("apply", 1.0)),
 }
 
@@ -90,11 +92,11 @@ def main(argv=None) -> int:
                 if mix not in bases:
                     bases[mix] = Path(tmp) / f"base{len(bases)}"
                     t0 = time.perf_counter()
-                    pre = TR.prepare_tiny_base("tiny-llama", bases[mix], tok, steps=args.pretrain_steps, mix=mix)
+                    pre = TB.prepare_tiny_base("tiny-llama", bases[mix], tok, steps=args.pretrain_steps, mix=mix)
                     print(f"base for {arm}: {args.pretrain_steps} steps, {time.perf_counter() - t0:.0f} s, generic "
                           f"held-out loss {pre.summary['final_eval_loss']:.3f}, exact match "
                           f"{pre.summary['final_eval_exact_match']:.2f}", flush=True)
-                    kinds = TR.generic_exact_match_by_kind(M.load_base(str(bases[mix]), "cpu")[0], tok, n=100)
+                    kinds = TB.generic_exact_match_by_kind(M.load_base(str(bases[mix]), "cpu")[0], tok, n=100)
                     print("  base exact match per generic kind: " + ", ".join(
                         f"{k} {m:.0%}" for k, m in zip(kinds["kind"], kinds["exact_match"])), flush=True)
                 model, _ = M.load_base(str(bases[mix]), "cpu")
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
                                 bucket=arm == "base-lora-bucketed")
             result = TR.train(cfg, model, tok, train, Path(tmp) / arm, eval_samples=held_out, resume=False, desc=arm,
                               keep_model=True)
-            by_kind = TR.exact_match_by_kind(result.model, tok, held_out).set_index("kind")["exact_match"]
+            by_kind = A.exact_match_by_kind(result.model, tok, held_out).set_index("kind")["exact_match"]
             s = result.summary
             rows.append((arm, by_kind["all"], by_kind.get("q1->q1", float("nan")), s["final_eval_loss"],
                          s["wall_time_s"]))

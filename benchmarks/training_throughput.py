@@ -38,6 +38,7 @@ import torch  # noqa: E402
 
 from caef_lib import models as M  # noqa: E402
 from caef_lib import training as TR  # noqa: E402
+from caef_lib.training.data import encode_sample  # noqa: E402
 from caef_lib.tokenization import caef_tokenizer  # noqa: E402
 
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.0}
@@ -80,7 +81,7 @@ def trainer_run(name: str, tok, samples, steps: int, batch: int) -> float:
     model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM"))
     feats = []
     for s in samples:
-        e = TR.encode_sample(tok, s["prompt"], s["response"])
+        e = encode_sample(tok, s["prompt"], s["response"])
         feats.append({"input_ids": e.input_ids, "attention_mask": [1] * len(e.input_ids),
                       "labels": [-100] * e.n_prompt + e.input_ids[e.n_prompt:]})
     start, end, counted = [], [], []

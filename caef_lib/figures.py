@@ -17,7 +17,7 @@ from .paths import KitPaths
 from .results import MissingResults
 
 # Modules that register figures (imported by `redraw_all`).
-FIGURE_MODULES: list[str] = ["caef_lib.datasets.report", "caef_lib.training"]
+FIGURE_MODULES: list[str] = ["caef_lib.datasets.report", "caef_lib.adapters"]
 
 
 @dataclass(frozen=True)

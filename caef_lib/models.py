@@ -8,7 +8,7 @@ A base model is one of
     transformers classes (`LlamaForCausalLM`, `GPT2LMHeadModel`) that the kit initialises itself and pairs
     with a task tokenizer (`tokenization.py`). Nothing is ever downloaded.
 
-The kit pre-trains a tiny base once per profile (see `training.prepare_tiny_base`) and saves it as an
+The kit pre-trains a tiny base once per profile (see `tiny_base.prepare_tiny_base`) and saves it as an
 ordinary Hugging Face folder, `data/models/<profile>/tiny-llama/base/`; from then on the tiny and the real
 models go through the same code: `load_base(folder)`, one LoRA adapter folder per CAEF executor/aligner
 under `data/models/<profile>/<base>/<adapter>/`, `load_adapters(base, {...})` to attach several of them
@@ -94,7 +94,7 @@ def load_base(base_model: str, device: str = "auto", dtype=None, *, tokenizer=No
     """(model, tokenizer) for a local Hugging Face folder or a built-in tiny architecture.
 
     For a built-in name the weights are random (seeded); the notebooks use a pre-trained tiny base instead,
-    saved by `training.prepare_tiny_base` and loaded from its folder like any local model. `dtype=None` picks
+    saved by `tiny_base.prepare_tiny_base` and loaded from its folder like any local model. `dtype=None` picks
     bf16 on a capable GPU, float32 elsewhere. The model is returned in eval mode on `device`.
     """
     from transformers import AutoModelForCausalLM
@@ -269,6 +269,25 @@ def load_adapter(model, path: str | os.PathLike, adapter_name: str):
     model.set_adapter(adapter_name)
     model.eval()
     return model
+
+
+def load_trained(base, path: str | os.PathLike, name: str, device: str = "auto"):
+    """A trained result of `training.train`, ready to generate with: the one place every notebook loads one.
+
+    A LoRA adapter folder is attached to `base` (a plain model, or a peft model that already carries other
+    adapters; one already attached under `name` is reused) and made active, and the peft model is returned. A
+    fully fine-tuned folder is loaded as a model of its own on `device` (`base` is not used).
+    """
+    from peft import PeftModel
+
+    info = check_adapter_folder(path)
+    if info.kind == "full":
+        return load_base(str(info.path), device)[0]
+    if isinstance(base, PeftModel) and name in base.peft_config:
+        base.set_adapter(name)
+        base.eval()
+        return base
+    return load_adapter(base, info.path, name)
 
 
 def load_adapters(model, adapters: dict[str, str | os.PathLike]):

@@ -6,8 +6,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from caef_lib import adapters as A
 from caef_lib import models as M
+from caef_lib import tiny_base as TB
 from caef_lib import training as TR
+from caef_lib.datasets import dataset_path
+from caef_lib.training import checkpoints as CK
+from caef_lib.training import data as D
 from caef_lib.tokenization import caef_tokenizer
 
 HALT = "No command to execute. Halt state."
@@ -70,7 +75,7 @@ def data():
 def pretrained(tmp_path_factory, tok):
     """A tiny base after a few steps of the kit's generic pre-training (LoRA on random weights barely moves)."""
     folder = tmp_path_factory.mktemp("models") / "tiny-llama" / "base"
-    TR.prepare_tiny_base("tiny-llama", folder, tok, steps=40, lr=1e-2, eval_samples=0, progress=False, arch=TINY)
+    TB.prepare_tiny_base("tiny-llama", folder, tok, steps=40, lr=1e-2, eval_samples=0, progress=False, arch=TINY)
     return folder
 
 
@@ -89,10 +94,10 @@ def trainable(folder):
 
 
 def test_prompt_is_masked_and_eos_appended(tok):
-    e = TR.encode_sample(tok, "45+67=", "112")
+    e = D.encode_sample(tok, "45+67=", "112")
     assert e.input_ids[0] == tok.bos_token_id and e.input_ids[-1] == tok.eos_token_id
     assert tok.decode(e.input_ids[:e.n_prompt], skip_special_tokens=True) == "45+67="
-    ids, mask, labels = TR.collate([e, TR.encode_sample(tok, "1+1=", "2")], tok.pad_token_id, "answer")
+    ids, mask, labels = D.collate([e, D.encode_sample(tok, "1+1=", "2")], tok.pad_token_id, "answer")
     assert labels[0].tolist() == [-100] * e.n_prompt + e.input_ids[e.n_prompt:]
     assert tok.decode([t for t in labels[0].tolist() if t != -100]) == "112</s>"
     assert mask[1].sum() < mask[0].sum() and labels[1][mask[1] == 0].eq(-100).all()
@@ -100,19 +105,19 @@ def test_prompt_is_masked_and_eos_appended(tok):
 
 def test_length_bucketing_is_deterministic_and_complete():
     lengths = [random.Random(i).randint(5, 200) for i in range(500)]
-    a = TR.epoch_batches(lengths, 16, seed=0, epoch=3)
-    assert a == TR.epoch_batches(lengths, 16, seed=0, epoch=3)
-    assert a != TR.epoch_batches(lengths, 16, seed=0, epoch=4)
+    a = D.epoch_batches(lengths, 16, seed=0, epoch=3)
+    assert a == D.epoch_batches(lengths, 16, seed=0, epoch=3)
+    assert a != D.epoch_batches(lengths, 16, seed=0, epoch=4)
     assert sorted(i for b in a for i in b) == list(range(500))
     pad = lambda bs: sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in bs)  # noqa: E731
-    assert pad(a) < 0.2 * pad(TR.epoch_batches(lengths, 16, seed=0, epoch=3, bucket=False))
+    assert pad(a) < 0.2 * pad(D.epoch_batches(lengths, 16, seed=0, epoch=3, bucket=False))
 
 
 def test_generic_pretraining_data():
     import re
 
-    samples = TR.generic_tape_samples(600, seed=0)
-    assert samples == TR.generic_tape_samples(600, seed=0) != TR.generic_tape_samples(600, seed=1)
+    samples = TB.generic_tape_samples(600, seed=0)
+    assert samples == TB.generic_tape_samples(600, seed=0) != TB.generic_tape_samples(600, seed=1)
     echo = [s for s in samples if s["prompt"] == s["response"]]
     facts = [s for s in samples if s["prompt"].endswith("=")]
     reads = [s for s in samples if s["response"].count("\n") == 2 and s not in echo]
@@ -130,10 +135,10 @@ def test_generic_pretraining_data():
     text = "".join(s["prompt"] + s["response"] for s in samples)
     assert "[OUTPUT]" in text and "RIGHT" in text and "ADD" not in text and "CMD:" not in text
     # ablation mixes (benchmarks/tiny_learning.py): a kind left out never occurs
-    no_read = TR.generic_tape_samples(300, seed=0, mix=[(k, w) for k, w in TR.GENERIC_MIX if k != "read"])
+    no_read = TB.generic_tape_samples(300, seed=0, mix=[(k, w) for k, w in TB.GENERIC_MIX if k != "read"])
     assert not [s for s in no_read if s["response"].count("\n") == 2 and s["prompt"] != s["response"]]
     # "peek": the prompt is a state line, the answer the digit after each of its heads (0 past the tape's end)
-    peeks = TR.generic_tape_samples(300, seed=0, mix=[("peek", 1.0)])
+    peeks = TB.generic_tape_samples(300, seed=0, mix=[("peek", 1.0)])
     assert all(s["prompt"].count("\n") == 1 and "CMD" not in s["prompt"] for s in peeks)
     assert any(re.search(r"\[HEAD\d?\](?!\|)", s["prompt"]) for s in peeks)  # heads past the tape's end occur
     for s in peeks:
@@ -144,7 +149,7 @@ def test_generic_pretraining_data():
         assert s["response"] == ", ".join(want) + "\n"
     for bad in ([], [("sing", 1.0)], [("echo", -1.0)], [("echo", 0.0)]):
         with pytest.raises(ValueError, match="generic mix"):
-            TR.generic_tape_samples(10, mix=bad)
+            TB.generic_tape_samples(10, mix=bad)
 
 
 def test_generic_exact_match_per_kind(monkeypatch, tok):
@@ -153,9 +158,9 @@ def test_generic_exact_match_per_kind(monkeypatch, tok):
         answers = [s["response"] if s["prompt"].endswith("=") else "?" for s in samples]
         return sum(a == s["response"] for a, s in zip(answers, samples)) / len(samples), answers
 
-    monkeypatch.setattr(TR, "exact_match", fake)
-    table = TR.generic_exact_match_by_kind(None, tok, n=20).set_index("kind")
-    assert list(table.index) == [k for k, _ in TR.GENERIC_MIX] and (table["samples"] == 20).all()
+    monkeypatch.setattr(TB, "exact_match", fake)
+    table = TB.generic_exact_match_by_kind(None, tok, n=20).set_index("kind")
+    assert list(table.index) == [k for k, _ in TB.GENERIC_MIX] and (table["samples"] == 20).all()
     assert table.loc["facts", "exact_match"] == 1.0
     assert (table.drop("facts")["exact_match"] == 0.0).all()
 
@@ -181,6 +186,41 @@ def test_loss_falls_and_adapter_is_standard_peft(tmp_path, tok, data, pretrained
     assert not other.skipped
 
 
+def test_a_run_leaves_the_shared_base_as_it_found_it_and_unload_errors_surface(tmp_path, tok, data, monkeypatch):
+    from peft.tuners.tuners_utils import BaseTuner
+
+    from caef_lib.training import wrap as W
+
+    model = base(tok).eval()
+    model.config.use_cache = True
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+
+    def lora_left(m):
+        return [n for n, _ in m.named_modules() if "lora_" in n]
+
+    TR.train(cfg(max_steps=1), model, tok, data, tmp_path / "a", progress=False)
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == flags and not lora_left(model)
+    assert model.config.use_cache is True and not model.training and not model.is_activation_checkpointing
+    # what a GPU run turns on (activation checkpointing, no KV cache) is turned back off
+    state = W.snapshot(model)
+    peft_model = W.wrap(model, cfg())
+    model.activation_checkpointing_enable()
+    model.config.use_cache = False
+    model.train()
+    assert model.is_activation_checkpointing and lora_left(model)
+    W.restore_base(model, state, peft_model=peft_model)
+    assert not model.is_activation_checkpointing and model.config.use_cache is True and not model.training
+    assert not lora_left(model) and {n: p.requires_grad for n, p in model.named_parameters()} == flags
+
+    # a failing unload is an error, not a base that silently keeps LoRA layers
+    def broken(self, *args, **kwargs):
+        raise RuntimeError("unload broke")
+
+    monkeypatch.setattr(BaseTuner, "unload", broken)
+    with pytest.raises(RuntimeError, match="unload broke"):
+        TR.train(cfg(max_steps=1), base(tok), tok, data, tmp_path / "b", progress=False)
+
+
 class Interrupted(Exception):
     pass
 
@@ -197,7 +237,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tok, da
     model = base(tok)
     with pytest.raises(Interrupted):
         TR.train(c, model, tok, data, tmp_path / "resumed", on_step=kill_at_5, progress=False)
-    ckpts = TR.list_checkpoints(tmp_path / "_checkpoints" / "resumed")
+    ckpts = CK.list_checkpoints(tmp_path / "_checkpoints" / "resumed")
     assert [p.name for p in ckpts] == ["checkpoint-000002", "checkpoint-000004"]
     assert type(model.model.layers[0].self_attn.q_proj) is torch.nn.Linear  # LoRA removed after the crash
     steps_after_resume = []
@@ -214,10 +254,10 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tok, da
 
 def test_packed_batches_train_like_padded_ones(tmp_path, tok, data):
     """collate_packed: fewer rows for mixed lengths, each sample sees only itself, so the loss and training match."""
-    samples = TR.generic_tape_samples(24, seed=3) + data[:8]  # 6-token facts beside long states
-    encoded, _ = TR.encode_samples(tok, samples, 1024)
-    ids, mask, labels = TR.collate(encoded, tok.pad_token_id, "answer")
-    pids, pmask, positions, plabels = TR.collate_packed(encoded, tok.pad_token_id, "answer")
+    samples = TB.generic_tape_samples(24, seed=3) + data[:8]  # 6-token facts beside long states
+    encoded, _ = D.encode_samples(tok, samples, 1024)
+    ids, mask, labels = D.collate(encoded, tok.pad_token_id, "answer")
+    pids, pmask, positions, plabels = D.collate_packed(encoded, tok.pad_token_id, "answer")
     assert pids.shape[1] == ids.shape[1] and pids.shape[0] < ids.shape[0]
     assert sorted(t for t in plabels.flatten().tolist() if t != -100) == \
         sorted(t for t in labels.flatten().tolist() if t != -100)
@@ -339,18 +379,18 @@ def test_notebook_parameters_reach_the_train_config_and_stage1_needs_its_data(tm
 
     P = validate(TrainingParams, {"bucket": False, "adam_beta2": 0.98, "adapter_steps": {"add": 7},
                                   "stage1": True})
-    c = TR.config_from_params(P, "add")
+    c = P.train_config("add")
     assert (c.bucket, tuple(c.adam_betas), c.max_steps) == (False, (0.9, 0.98), 7)
-    assert TR.config_from_params(P, "add_aligner").max_steps == P.max_steps
+    assert P.train_config("add_aligner").max_steps == P.max_steps
     paths = KitPaths.of("t", str(tmp_path))
-    plain = TR.dataset_file(paths, "add", "executor", "train")
+    plain = dataset_path(paths, "add", "executor", "train")
     plain.parent.mkdir(parents=True)
     plain.write_text('{"prompt": "a", "response": "b"}\n')
-    assert TR.adapter_jobs(paths, ["add"], ["executor"])[0][0].stage1_file is None
+    assert A.adapter_jobs(paths, ["add"], ["executor"])[0][0].stage1_file is None
     with pytest.raises(FileNotFoundError, match="executor_stage1.train.jsonl"):
-        TR.adapter_jobs(paths, ["add"], ["executor"], stage1=True)
-    TR.dataset_file(paths, "add", "executor_stage1", "train").write_text('{"prompt": "a", "response": "b"}\n')
-    jobs, skipped = TR.adapter_jobs(paths, ["add"], ["executor", "aligner"], stage1=True)
+        A.adapter_jobs(paths, ["add"], ["executor"], stage1=True)
+    dataset_path(paths, "add", "executor_stage1", "train").write_text('{"prompt": "a", "response": "b"}\n')
+    jobs, skipped = A.adapter_jobs(paths, ["add"], ["executor", "aligner"], stage1=True)
     assert [j.name for j in jobs] == ["add"] and jobs[0].stage1_file.name == "executor_stage1.train.jsonl"
     assert skipped and "add_aligner" in skipped[0]
 
@@ -367,8 +407,8 @@ def test_step_kinds_and_exact_match_per_kind(monkeypatch):
 
     # a model that copies but cannot add: right on the last two steps only
     answers = ["wrong"] * 3 + [s["response"] for s in steps[3:]]
-    monkeypatch.setattr(TR, "exact_match", lambda model, tok, samples, **kw: (0.4, answers))
-    table = TR.exact_match_by_kind(None, None, steps).set_index("kind")
+    monkeypatch.setattr(A, "exact_match", lambda model, tok, samples, **kw: (0.4, answers))
+    table = A.exact_match_by_kind(None, None, steps).set_index("kind")
     assert table.loc["all", "exact_match"] == pytest.approx(0.4) and table.loc["all", "steps"] == 5
     assert table.loc["q1->q1", "exact_match"] == 0.0 and table.loc["q1->q1", "steps"] == 3
     assert table.loc["halt", "exact_match"] == table.loc["q1->qH", "exact_match"] == 1.0
@@ -387,8 +427,8 @@ def test_aligner_exact_match_per_direction_and_length(monkeypatch):
 
     # an aligner right on short operands only
     answers = [samples[0]["response"], "wrong", "wrong", samples[3]["response"]]
-    monkeypatch.setattr(TR, "exact_match", lambda model, tok, s, **kw: (0.5, answers))
-    table = TR.aligner_exact_match_by_length(None, None, samples)
+    monkeypatch.setattr(A, "exact_match", lambda model, tok, s, **kw: (0.5, answers))
+    table = A.aligner_exact_match_by_length(None, None, samples)
     assert table.to_dict("records") == [
         {"direction": "to answer", "digits": 2, "samples": 1, "exact_match": 1.0},
         {"direction": "to state", "digits": 1, "samples": 1, "exact_match": 1.0},

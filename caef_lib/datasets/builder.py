@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import io
-from ..machines import MACHINES, OP_SYMBOLS, get
+from ..machines import MACHINES, get, has_aligner
 from ..paths import KitPaths
 from . import classes as C
 from . import render, samples, writer
@@ -130,10 +130,6 @@ def expand_ops(ops: list[str]) -> list[str]:
             if o not in out:
                 out.append(o)
     return out
-
-
-def has_aligner(op: str) -> bool:
-    return op in OP_SYMBOLS
 
 
 def class_roles(cfg: TraceConfig, op: str) -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 
-from ..machines import OP_SYMBOLS, get, python_result
+from ..machines import expression, get, python_result
 from . import render
 
 # ----------------------------------------------------------------------------------- subsampling
@@ -102,11 +102,6 @@ def kept_transitions(op: str, a: int, b: int | None, rng: random.Random | None, 
 
 
 # ----------------------------------------------------------------------------------- texts
-def expression(op: str, a: int, b: int | None) -> str:
-    """The raw prompt ``<a><op><b>=``."""
-    return f"{a}{OP_SYMBOLS[op]}{b}="
-
-
 def executor_pair(op: str, a: int, b: int | None, j: int, callee_halts: str = "runtime") -> tuple[str, str]:
     """Training pair j of a problem (see the module docstring)."""
     m = get(op)
@@ -130,10 +125,6 @@ def raw_pair(op: str, a: int, b: int | None) -> tuple[str, str]:
 def executor_only_pair(op: str, a: int, b: int | None) -> tuple[str, str]:
     """q0 text -> final text (the reference's ``*_executor.jsonl``)."""
     return render.init_text(op, a, b), render.final_text(op, a, b)
-
-
-def has_aligner(op: str) -> bool:
-    return op in OP_SYMBOLS
 
 
 # ----------------------------------------------------------------------------------- stage-1 preambles

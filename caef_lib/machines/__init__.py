@@ -22,7 +22,7 @@ from .div import Div
 from .left_mask import LeftMask
 from .mul import Mul
 from .reflection import Reflection
-from .registry import BY_NAME, MACHINES, OP_SYMBOLS, get, python_result, register
+from .registry import BY_NAME, MACHINES, OP_SYMBOLS, get, has_aligner, python_result, register
 from .sub import Sub
 from .tape import HALT, MalformedText
 
@@ -43,7 +43,7 @@ del _machine
 
 __all__ = [
     "HALT", "MalformedText", "Machine", "BasicMachine", "Composer", "MACHINES", "OP_SYMBOLS", "BY_NAME",
-    "get", "register", "python_result", "call_target", "step_kind", "input_to_tm", "tm_to_output", "parse_expression",
+    "get", "has_aligner", "register", "python_result", "call_target", "step_kind", "input_to_tm", "tm_to_output", "parse_expression",
     "expression", "aligner_sample_kind", "Add", "Sub", "Mul", "Div", "Equal", "GreaterThan", "LessThan", "Reflection",
     "LeftMask", "MulDigit", "SubBorrow", "LongMul", "LongDiv",
 ]

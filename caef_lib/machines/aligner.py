@@ -47,7 +47,7 @@ def parse_expression(text: str) -> tuple[str, int, int]:
     return machine_for_symbol(m[2]).adapter, int(m[1]), int(m[3])
 
 
-def expression(op: str, a: int, b: int) -> str:
+def expression(op: str, a: int, b: int | None) -> str:
     """The raw prompt of a problem: ``expression("add", 45, 67) == "45+67="``."""
     return f"{a}{registry.OP_SYMBOLS[op]}{b}="
 

@@ -36,6 +36,11 @@ def register(machine: "Machine") -> "Machine":
     return machine
 
 
+def has_aligner(op: str) -> bool:
+    """Whether the operator has an aligner (a raw form ``<a><sym><b>=``): REFLECTION and LEFT_MASK have none."""
+    return op in OP_SYMBOLS
+
+
 def get(op: str) -> "Machine":
     """The machine registered under adapter name ``op`` (ValueError if unknown)."""
     try:

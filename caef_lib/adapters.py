@@ -1,0 +1,248 @@
+"""CAEF's adapters in notebook 02: which to train from which files, training them, their held-out tables.
+
+    jobs, skipped = adapter_jobs(paths, ["add"], ["executor", "aligner", "direct"])
+    for job in jobs:
+        pairs += train_job(job, cfg.for_adapter(job.name), model, tokenizer, paths, base_model="tiny-llama")
+    by_kind, by_length, model = held_out_tables(pairs, model, tokenizer, eval_samples=100)
+
+Every function takes explicit arguments (no notebook parameter object): a `TrainConfig` says how an adapter is
+trained, `paths` where data and models live.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .datasets import dataset_path, read_samples
+from .figures import figure
+from .generation import exact_match
+from .training import LOG_COLUMNS, TrainConfig, TrainResult, train
+
+# kind -> (adapter name pattern, dataset role). The names are CAEF's adapter names (`add`, `add_aligner`,
+# `reflection`, ...); `<op>_direct` are the direct-answer baselines (`45+67=` -> `112`).
+ADAPTER_KINDS = {"executor": ("{op}", "executor"), "aligner": ("{op}_aligner", "aligner"),
+                 "direct": ("{op}_direct", "raw")}
+
+
+@dataclass
+class AdapterJob:
+    name: str
+    op: str
+    kind: str
+    train_file: Path
+    test_file: Path
+    stage1_file: Path | None = None   # executors with stage1=True: the prompted stage-1 training data
+
+
+def adapter_jobs(paths, ops: Sequence[str], kinds: Sequence[str], stage1: bool = False
+                 ) -> tuple[list[AdapterJob], list[str]]:
+    """The adapters to train and, separately, the ones skipped because notebook 01 wrote no data for them
+    (REFLECTION and LEFT_MASK have no aligner and no direct-answer data). With `stage1`, every executor also
+    needs notebook 01's executor_stage1 file; a missing one is an error here, before any training."""
+    jobs, skipped, missing = [], [], []
+    for op in ops:
+        for kind in kinds:
+            pattern, role = ADAPTER_KINDS[kind]
+            job = AdapterJob(pattern.format(op=op), op, kind, dataset_path(paths, op, role, "train"),
+                             dataset_path(paths, op, role, "test"))
+            if not job.train_file.is_file():
+                skipped.append(f"{job.name}: no {job.train_file.relative_to(paths.root)}")
+                continue
+            if stage1 and kind == "executor":
+                job.stage1_file = dataset_path(paths, op, "executor_stage1", "train")
+                if not job.stage1_file.is_file():
+                    missing.append(str(job.stage1_file.relative_to(paths.root)))
+            jobs.append(job)
+    if missing:
+        raise FileNotFoundError(f"stage1=True needs the prompted executor data of notebook 01 (its parameter "
+                                f"stage1=true): missing {', '.join(missing)}")
+    return jobs, skipped
+
+
+def held_out(test_file: Path, limit: int) -> list[dict]:
+    """The first `limit` samples of a test file ([] when limit is 0 or the file is missing)."""
+    return list(read_samples(test_file, limit=limit)) if limit and test_file.is_file() else []
+
+
+def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, base_model: str,
+              eval_samples: int = 100, max_train_samples: int = 0, stage1_steps: int = 0,
+              progress: bool = True) -> list[tuple[AdapterJob, TrainResult]]:
+    """Train one adapter into data/models/<profile>/<base>/<adapter>/; return (job, result) pairs: one, or two
+    for an executor in CAEF's two stages (`job.stage1_file`).
+
+    cfg: how to train this adapter (its max_steps included). eval_samples: held-out samples of the adapter's
+    test file for the loss and greedy exact match at the end. max_train_samples: the first N training samples
+    (0 = all). Two stages: first the prompted data (instruction preamble + state) into `<adapter>_stage1/` for
+    `stage1_steps` steps (0 = as many as stage 2; its pair has kind `executor_stage1`), then the plain data
+    starting from those weights (CAEF's repository does not say whether its stage 2 starts from stage 1; we
+    assume it does). The CAEF loop uses the stage-2 adapter.
+    """
+    from .models import adapter_dir
+
+    done, init = [], None
+    if job.stage1_file is not None:
+        first = AdapterJob(f"{job.name}_stage1", job.op, "executor_stage1", job.stage1_file,
+                           job.stage1_file.with_name(job.stage1_file.name.replace(".train.", ".test.")))
+        test = held_out(first.test_file, eval_samples)
+        result = train(dataclasses.replace(cfg, max_steps=stage1_steps or cfg.max_steps), model, tokenizer,
+                       list(read_samples(first.train_file, limit=max_train_samples)),
+                       adapter_dir(paths, base_model, first.name), eval_samples=test or None,
+                       eval_exact=len(test), progress=progress, desc=first.name)
+        done.append((first, result))
+        init = result.out_dir
+    test = held_out(job.test_file, eval_samples)
+    result = train(cfg, model, tokenizer, list(read_samples(job.train_file, limit=max_train_samples)),
+                   adapter_dir(paths, base_model, job.name), eval_samples=test or None,
+                   eval_exact=len(test), progress=progress, desc=job.name, init_from=init)
+    return done + [(job, result)]
+
+
+def exact_match_by_kind(model, tokenizer, samples: Sequence[dict], *, batch_size: int = 32):
+    """Greedy exact match of executor steps per kind of step (`machines.step_kind`: `q1->q1`, `halt`, ...).
+
+    One number for all steps hides what a model has learnt: for ADD a third of the steps only copy the state
+    (`halt`) or write the last carry (`q1->qH`), and a model that has not learnt to add still gets those
+    right. Returns a DataFrame: kind, steps, exact_match (a row `all` first).
+    """
+    import pandas as pd
+
+    from .machines import step_kind
+
+    _, answers = exact_match(model, tokenizer, samples, batch_size=batch_size)
+    frame = pd.DataFrame({"kind": [step_kind(s["response"]) for s in samples],
+                          "correct": [a == s["response"] for a, s in zip(answers, samples)]})
+    overall = frame["correct"].mean() if len(frame) else float("nan")
+    rows = [{"kind": "all", "steps": len(frame), "exact_match": overall}]
+    for kind, group in sorted(frame.groupby("kind"), key=lambda kg: -len(kg[1])):
+        rows.append({"kind": kind, "steps": len(group), "exact_match": group["correct"].mean()})
+    return pd.DataFrame(rows, columns=["kind", "steps", "exact_match"])
+
+
+def aligner_exact_match_by_length(model, tokenizer, samples: Sequence[dict], *, batch_size: int = 32):
+    """Greedy exact match of aligner samples per direction (`to state`: `45+67=` -> first state; `to answer`:
+    halt state -> `45+67=112`) and digits of the longer operand (`machines.aligner_sample_kind`): a small
+    model's aligner fails on reversing long operands first, which one overall number hides. Returns a DataFrame:
+    direction, digits, samples, exact_match, sorted by direction and digits.
+    """
+    import pandas as pd
+
+    from .machines import aligner_sample_kind
+
+    _, answers = exact_match(model, tokenizer, samples, batch_size=batch_size)
+    kinds = [aligner_sample_kind(s["prompt"], s["response"]) for s in samples]
+    frame = pd.DataFrame({"direction": [d for d, _ in kinds], "digits": [n for _, n in kinds],
+                          "correct": [a == s["response"] for a, s in zip(answers, samples)]})
+    columns = ["direction", "digits", "samples", "exact_match"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    table = frame.groupby(["direction", "digits"], sort=True).agg(samples=("correct", "size"),
+                                                                   exact_match=("correct", "mean"))
+    return table.reset_index()[columns]
+
+
+def held_out_tables(pairs: Sequence[tuple[AdapterJob, TrainResult]], model, tokenizer, *, eval_samples: int = 100,
+                    device: str = "auto"):
+    """Held-out greedy exact match of every trained executor per kind of step (`exact_match_by_kind`) and of
+    every aligner per direction and operand length (`aligner_exact_match_by_length`), on the first
+    `eval_samples` samples of each test file.
+
+    `model` is the shared base or a peft model already carrying some adapters; each result is loaded with
+    `models.load_trained` (a LoRA adapter is attached and made active, a fully fine-tuned model loaded from its
+    folder). Returns (executor DataFrame adapter/kind/steps/exact_match, aligner DataFrame
+    adapter/direction/digits/samples/exact_match, the model with the LoRA adapters attached).
+    """
+    import pandas as pd
+    from peft import PeftModel
+
+    from .models import load_trained
+
+    scorers = {"executor": exact_match_by_kind, "aligner": aligner_exact_match_by_length}
+    tables = {kind: [] for kind in scorers}
+    for job, result in pairs:
+        test = held_out(job.test_file, eval_samples) if job.kind in scorers else []
+        if not test:
+            continue
+        evaluated = load_trained(model, result.out_dir, job.name, device)
+        if isinstance(evaluated, PeftModel):
+            model = evaluated
+        tables[job.kind].append(scorers[job.kind](evaluated, tokenizer, test).assign(adapter=job.name))
+    columns = {"executor": ["adapter", "kind", "steps", "exact_match"],
+               "aligner": ["adapter", "direction", "digits", "samples", "exact_match"]}
+    executor, aligner = (pd.concat(tables[k], ignore_index=True)[columns[k]] if tables[k]
+                         else pd.DataFrame(columns=columns[k]) for k in ("executor", "aligner"))
+    return executor, aligner, model
+
+
+def summary_row(result: TrainResult, job: AdapterJob | None = None) -> dict:
+    """One row of notebook 02's summary table (the tiny base's pre-training has kind 'base')."""
+    s = result.summary
+    return {"adapter": job.name if job else "base", "op": job.op if job else "", "kind": job.kind if job else "base",
+            "method": s.get("method"), "steps": s.get("steps"), "samples": s.get("samples"),
+            "tokens": s.get("tokens"), "final_loss": s.get("final_loss"),
+            "eval_loss": s.get("final_eval_loss"), "eval_exact_match": s.get("final_eval_exact_match"),
+            "wall_time_s": s.get("wall_time_s"), "tokens_per_s": s.get("tokens_per_s"),
+            "trainable_parameters": s.get("trainable_parameters"), "parameters": s.get("parameters"),
+            "reused": result.skipped}
+
+
+def curves_table(results: Sequence[tuple[str, str, TrainResult]]):
+    """All loss curves in one long table: adapter, kind, then the training log columns."""
+    import pandas as pd
+
+    frames = [r.log.assign(adapter=name, kind=kind) for name, kind, r in results if len(r.log)]
+    if not frames:
+        return pd.DataFrame(columns=["adapter", "kind", *LOG_COLUMNS])
+    return pd.concat(frames, ignore_index=True)[["adapter", "kind", *LOG_COLUMNS]]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Figures
+
+def plot_loss(curves, ax=None, title: str = "training loss"):
+    """Loss against optimizer step, one line per adapter (`curves`: DataFrame with adapter, step, loss)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    for name, df in curves.groupby("adapter", sort=False):
+        # per-step losses jump with the length bucket of the batch: draw them faintly, and a running mean
+        window = max(1, len(df) // 40)
+        line, = ax.plot(df["step"], df["loss"].rolling(window, min_periods=1).mean(), lw=1.3, label=name)
+        if window > 1:
+            ax.plot(df["step"], df["loss"], lw=0.5, alpha=0.25, color=line.get_color())
+        ev = df.dropna(subset=["eval_loss"]) if "eval_loss" in df else df.iloc[:0]
+        if len(ev):
+            ax.plot(ev["step"], ev["eval_loss"], "o", ms=3, color=line.get_color())
+    ax.set_yscale("log")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("loss per answer token")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    return ax
+
+
+@figure("training_loss", notebook="02_training")
+def training_loss_figure(paths):
+    """Notebook 02: loss curves of the tiny base's generic pre-training (if any) and of every adapter."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from .results import MissingResults
+
+    path = paths.results("02_training") / "loss_curves.csv"  # drawn before the notebook finishes
+    if not path.is_file():
+        raise MissingResults(f"{path} is missing; run notebook 02_training first")
+    curves = pd.read_csv(path)
+    base = curves[curves["kind"] == "base"]
+    adapters = curves[curves["kind"] != "base"]
+    panels = [(base, "tiny base: generic pre-training")] if len(base) else []
+    panels.append((adapters, "adapters (dots: held-out loss)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.8), squeeze=False)
+    for ax, (df, title) in zip(axes[0], panels):
+        if len(df):
+            plot_loss(df, ax, title)
+    fig.tight_layout()
+    return fig
