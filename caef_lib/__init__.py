@@ -9,7 +9,7 @@ for _var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 # Idle OpenMP threads sleep instead of spinning (effective when caef_lib is imported before torch); spinning
-# threads slow tiny models 10-100x when another process shares the cores (measured on 2 cores).
+# threads slow tiny models many times over when another process shares the cores (benchmarks/RESULTS.md).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"

@@ -38,9 +38,12 @@ def _run(args) -> int:
 def _figures(args) -> int:
     from .figures import redraw_all
     from .paths import KitPaths
+    from .report import write_report
 
-    drawn = redraw_all(KitPaths.of(args.profile, args.root))
+    paths = KitPaths.of(args.profile, args.root)
+    drawn = redraw_all(paths)
     print(f"{len(drawn)} figure(s) redrawn for profile {args.profile}")
+    write_report(paths)
     return 0
 
 
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--root", default=None, help="write data/results/figures/runs under this folder")
     run.add_argument("-v", "--verbose", action="store_true", help="stream the notebooks' output")
     run.set_defaults(fn=_run)
-    fig = sub.add_parser("figures", help="redraw every figure from saved results (no training)")
+    fig = sub.add_parser("figures", help="redraw every figure and the report card from saved results (no training)")
     fig.add_argument("--profile", default="default")
     fig.add_argument("--root", default=None)
     fig.set_defaults(fn=_figures)

@@ -28,8 +28,7 @@ from .paths import KitPaths
 
 # The built-in architectures. `tiny-llama` is the default of the CPU profiles: Llama blocks (RMSNorm, RoPE,
 # SwiGLU) like the paper's Llama-3.1-8B; 2 layers x 8 heads of width 128, ~0.5 M parameters with the CAEF
-# tokenizer. Measured on 2 CPU cores (ADD executor steps, full fine-tuning): 2 layers learn as much per step
-# as 4 layers x 4 heads and run twice as fast. `tiny-gpt2` mirrors GPT-2 (learned positions, GELU MLP, fused
+# tokenizer (why 2 layers: docs/tiny-models.md). `tiny-gpt2` mirrors GPT-2 (learned positions, GELU MLP, fused
 # c_attn) for the Leave-Square-Out notebooks.
 TINY_ARCHS: dict[str, dict] = {
     "tiny-llama": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=8,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .params import param
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass
@@ -17,7 +17,7 @@ class Common:
     profile: str = param("default", help="results, data and figures go under <root>/{results,data,figures}/<profile>")
     output_root: str = param("", help="folder that receives data/, results/, figures/ ('' = the repository)")
     seed: int = param(0, min=0, help="seed of every random choice; the same seed gives byte-identical data")
-    device: str = param("auto", choices=DEVICES, help="auto = CUDA when present, else CPU")
+    device: str = param("auto", choices=DEVICES, help="auto = CUDA when present, else Apple MPS, else CPU")
 
 
 @dataclass
@@ -104,8 +104,8 @@ class TrainingParams(Common):
                                      "direct = <op>_direct baseline (45+67= -> 112); missing data is skipped")
     method: str = param("lora", choices=("lora", "full"),
                         help="lora = one peft adapter per op on a shared base; full = a fine-tuned copy per op")
-    lora_r: int = param(64, min=1, help="LoRA rank (paper recipe: 8; the default CPU profile uses 16: "
-                                        "measured, README)")
+    lora_r: int = param(64, min=1, help="LoRA rank (paper recipe: 8; the default CPU profile's choice: "
+                                        "docs/tiny-models.md)")
     lora_alpha: int = param(64, min=1, help="LoRA alpha (scale = alpha / r)")
     lora_dropout: float = param(0.0, min=0.0, max=0.9)
     lora_targets: str = param("all-linear", help="'default' (q_proj,v_proj; GPT-2: c_attn), 'all-linear', or a "
@@ -123,11 +123,11 @@ class TrainingParams(Common):
     batch_size: int = param(32, min=1, help="samples per micro-batch (per process)")
     grad_accum: int = param(1, min=1, help="micro-batches per optimizer step")
     bucket: bool = param(True, help="length bucketing (batches of similar length): less padding, faster steps; "
-                                    "measured to stop the tiny models from learning to copy, so off in the CPU "
-                                    "profiles")
+                                    "off in the CPU profiles, where it stopped the tiny models from learning to copy "
+                                    "(docs/tiny-models.md)")
     pack: bool = param(False, help="adapters: several samples per row, each attending only to itself "
-                                   "(block-diagonal mask); same loss, fewer padded slots, but measured slower for "
-                                   "the tiny ADD executor (its batches are 22 % padding)")
+                                   "(block-diagonal mask); same loss, fewer padded slots; pays off only for batches "
+                                   "with much padding (benchmarks/RESULTS.md)")
     max_length: int = param(1024, min=16, help="samples with more tokens are dropped (counted), never truncated")
     max_train_samples: int = param(0, min=0, help="use the first N training samples of each file (0 = all)")
     eval_samples: int = param(100, min=0, help="held-out test samples per adapter for loss and greedy exact match")
@@ -141,7 +141,7 @@ class TrainingParams(Common):
                                                   "(0 = random weights, the ablation)")
     pretrain_lr: float = param(3e-3, min=0.0, help="learning rate of the tiny base's generic pre-training")
     pretrain_pack: bool = param(True, help="pack the tiny base's generic pre-training batches (like `pack`): "
-                                           "measured 1.3-1.5x faster steps, same loss")
+                                           "faster steps, same loss (benchmarks/RESULTS.md)")
     bf16: bool = param(True, help="bf16 autocast on a GPU (ignored on a CPU)")
     gradient_checkpointing: bool = param(False, help="recompute activations on a GPU (8B models)")
 
@@ -153,6 +153,22 @@ class TrainingParams(Common):
                 raise ParameterError(f"adapter_steps: {name!r}: {steps!r}; give adapter name: steps >= 1")
         if self.max_steps == 0 and self.epochs < 1:
             raise ParameterError("give max_steps > 0 or epochs >= 1")
+
+    def train_config(self, adapter: str):
+        """The `training.TrainConfig` of one adapter (`adapter_steps` overrides max_steps)."""
+        from .training import TrainConfig
+
+        cfg = TrainConfig(
+            method=self.method, lora_r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+            lora_targets=self.lora_targets, lr=self.lr, weight_decay=self.weight_decay,
+            adam_betas=(0.9, self.adam_beta2), schedule=self.schedule, bucket=self.bucket, pack=self.pack,
+            warmup_ratio=self.warmup_ratio, max_grad_norm=self.max_grad_norm, epochs=self.epochs,
+            max_steps=self.adapter_steps.get(adapter, self.max_steps), batch_size=self.batch_size,
+            grad_accum=self.grad_accum, max_length=self.max_length, checkpoint_every=self.checkpoint_every,
+            eval_every=self.eval_every, seed=self.seed, bf16=self.bf16,
+            gradient_checkpointing=self.gradient_checkpointing)
+        cfg.check()
+        return cfg
 
 
 NOTEBOOK_PARAMS: dict[str, type] = {

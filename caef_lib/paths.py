@@ -3,6 +3,7 @@
     <root>/data/<profile>/...            generated datasets (git-ignored)
     <root>/data/models/<profile>/        trained models: <base>/<adapter>/ (git-ignored)
     <root>/results/<profile>/<notebook>/ tables (CSV/Parquet) + metadata.json of each notebook
+    <root>/results/<profile>/report.md   the report card of the run (caef_lib.report)
     <root>/figures/<profile>/            figures, PDF and PNG
     <root>/runs/<profile>/               executed notebooks, logs and completion records of the runner
 """
@@ -48,3 +49,7 @@ class KitPaths:
 
     def results(self, notebook: str) -> Path:
         return self.root / "results" / self.profile / notebook
+
+    @property
+    def report(self) -> Path:
+        return self.root / "results" / self.profile / "report.md"

@@ -1,12 +1,13 @@
 """The results store: what each notebook computed, saved as data.
 
     run = NotebookRun("03_leave_square_out", P)    # P = the notebook's validated parameters
-    run.save_table("accuracy", df)                 # results/<profile>/03_leave_square_out/accuracy.csv
+    run.save_table("accuracy", df, headline=True)  # results/<profile>/03_leave_square_out/accuracy.csv
     run.finish(extra={...})                        # metadata.json, written last
 
 `metadata.json` is written last and atomically, so its presence marks a complete result: a later notebook
 calls `require(paths, "01_traces")` and gets a clear error, not a half-written table, when the upstream
-notebook has not finished.
+notebook has not finished. Headline tables (`headline=True`: what this notebook measured) are listed in
+metadata.json and shown in the run's report card, results/<profile>/report.md (`caef_lib.report`).
 """
 from __future__ import annotations
 
@@ -41,8 +42,10 @@ class NotebookRun:
         self.started = _now()
         self._t0 = time.perf_counter()
         self.files: list[str] = []
+        self.headline: list[str] = []
 
-    def save_table(self, name: str, df, fmt: str = "csv") -> Path:
+    def save_table(self, name: str, df, fmt: str = "csv", *, headline: bool = False) -> Path:
+        """Save a table (atomically); `headline=True` puts it in the report card."""
         if fmt not in TABLE_FORMATS:
             raise ValueError(f"table format {fmt!r}: use one of {TABLE_FORMATS}")
         path = self.dir / f"{name}.{fmt}"
@@ -52,6 +55,8 @@ class NotebookRun:
             else:
                 df.to_parquet(f, index=False)
         self.files.append(path.name)
+        if headline and name not in self.headline:
+            self.headline.append(name)
         return path
 
     def save_json(self, name: str, obj: Any) -> Path:
@@ -74,6 +79,7 @@ class NotebookRun:
             "finished": _now(),
             "wall_time_s": round(time.perf_counter() - self._t0, 3),
             "files": sorted(set(self.files)),
+            "headline_tables": list(self.headline),
         }
         clash = sorted(set(extra or {}) & set(meta))
         if clash:

@@ -4,10 +4,12 @@
 
 1. Plan: select the notebooks, merge each one's parameters (notebook defaults < profile `common` <
    profile section < `-f` file < `-p`) and validate all of them before anything runs.
-2. Run: each notebook is executed by Papermill into runs/<profile>/<notebook>.ipynb with a log beside it.
+2. Run: each notebook is executed by Papermill into runs/<profile>/<notebook>.ipynb with a log beside it,
+   showing the cell it is in and its latest progress line (`caef_lib.progress`).
    A notebook whose completion record matches (same notebook source, parameters, library code and upstream
    results) is skipped, so a crash or Ctrl-C resumes where it stopped; --force re-runs.
 3. Stop at the first failure with the notebook, the failing cell, the cause and the executed copy.
+4. Write the report card, results/<profile>/report.md (`caef_lib.report`).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import hashlib
 import json
 import logging
 import re
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +28,12 @@ from typing import Any, Callable
 import yaml
 
 from . import io
+from .kernel_log import kernel_args
 from .notebook_params import NOTEBOOK_PARAMS
 from .params import ParameterError, fields_of, parse_cli_value, validate
 from .paths import NOTEBOOKS_DIR, PROFILES_DIR, REPO_ROOT, KitPaths
+from .progress import Progress, papermill_hooks
+from .report import write_report
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[a-z0-9_]+$")
 
@@ -196,9 +202,15 @@ def _failure_message(name: str, err: Exception, out: Path, log: Path) -> str:
 
 
 def execute(runs: list[PlannedRun], *, force: bool = False, echo: Callable[[str], None] = print,
-            verbose: bool = False, kernel_name: str = "python3",
-            notebooks_dir: Path = NOTEBOOKS_DIR) -> list[dict]:
-    """Run the planned notebooks in order, skipping completed ones. Returns one summary row per notebook."""
+            verbose: bool = False, kernel_name: str = "python3", notebooks_dir: Path = NOTEBOOKS_DIR,
+            progress_interval: float = 30.0, tty: bool | None = None) -> list[dict]:
+    """Run the planned notebooks in order, skipping completed ones, then write the report card. Returns one
+    summary row per notebook.
+
+    Progress: on a terminal (`tty`, default: stdout is one) one status line is updated in place; otherwise
+    (or with `verbose`, which streams the notebooks' output) a line per cell and the notebook's latest
+    progress line at most every `progress_interval` seconds are printed with `echo`.
+    """
     import papermill as pm
 
     if not runs:
@@ -207,6 +219,7 @@ def execute(runs: list[PlannedRun], *, force: bool = False, echo: Callable[[str]
     runs_dir = paths.runs
     runs_dir.mkdir(parents=True, exist_ok=True)
     library = _library_hash()
+    tty = sys.stdout.isatty() if tty is None else tty
     # Upstream = completion fingerprints of every earlier notebook, selected or not.
     order = [n for n, _ in discover_notebooks(notebooks_dir)]
     summary = []
@@ -229,13 +242,17 @@ def execute(runs: list[PlannedRun], *, force: bool = False, echo: Callable[[str]
         if verbose:
             console = logging.StreamHandler()
             pm_logger.addHandler(console)
+        progress = Progress(run.name, echo=echo, stream=sys.stdout if tty and not verbose else None,
+                            interval=progress_interval)
         t0 = time.perf_counter()
         try:
             pm.execute_notebook(str(run.path), str(out), parameters=run.params, kernel_name=kernel_name,
-                                log_output=True, progress_bar=verbose, cwd=str(run.path.parent))
+                                log_output=True, progress_bar=False, cwd=str(run.path.parent),
+                                extra_arguments=kernel_args(kernel_name), **papermill_hooks(progress))
         except Exception as err:  # papermill wraps cell errors; anything else is a runner-level failure
             raise RunFailed(_failure_message(run.name, err, out, log)) from err
         finally:
+            progress.close()
             pm_logger.removeHandler(handler)
             handler.close()
             if verbose:
@@ -246,4 +263,5 @@ def execute(runs: list[PlannedRun], *, force: bool = False, echo: Callable[[str]
                        "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
         echo(f"[{run.name}] done in {seconds:.1f} s")
         summary.append({"notebook": run.name, "status": "ran", "seconds": round(seconds, 2)})
+    write_report(paths, log=echo, notebooks=order, summary=summary)
     return summary

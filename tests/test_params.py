@@ -31,7 +31,7 @@ def test_values_are_coerced_to_declared_types():
     ({"steps": True}, "parameter 'steps': True is not an integer"),
     ({"lr": "fast"}, "parameter 'lr': 'fast' is not a number"),
     ({"ops": "add,div"}, "parameter 'ops': 'div' is not accepted; choose from add, sub, mul"),
-    ({"device": "tpu"}, "parameter 'device': 'tpu' is not accepted; choose from auto, cpu, cuda"),
+    ({"device": "tpu"}, "parameter 'device': 'tpu' is not accepted; choose from auto, cpu, cuda, mps"),
     ({"seed": -1}, "parameter 'seed': -1 is below the minimum 0"),
     ({"stage1": "maybe"}, "parameter 'stage1': 'maybe' is not true/false"),
 ])

@@ -83,9 +83,9 @@ PRESETS: dict[str, TrainConfig] = {
                                    lora_targets="default", lr=2e-4, epochs=1, batch_size=8, warmup_ratio=0.03,
                                    max_length=4096, gradient_checkpointing=True, checkpoint_every=500),
     # Built-in tiny models on a CPU. A ~0.5 M parameter model needs a high rank on every linear layer and a
-    # high learning rate (r=64 of width 128 is close to full rank; the embeddings stay frozen). Measured on the
-    # ADD executor (README, "Why this recipe"): AdamW beta2 0.98, and NO length bucketing: batches
-    # of similar length made the tiny models learn markedly less per step and per second.
+    # high learning rate (r=64 of width 128 is close to full rank; the embeddings stay frozen), AdamW beta2 0.98
+    # and NO length bucketing: batches of similar length made the tiny models learn less per step and per second
+    # (docs/tiny-models.md; the numbers in benchmarks/RESULTS.md).
     "tiny_lora": TrainConfig(method="lora", lora_r=64, lora_alpha=64, lora_dropout=0.0, lora_targets="all-linear",
                              lr=3e-3, adam_betas=(0.9, 0.98), batch_size=32, warmup_ratio=0.03, max_grad_norm=1.0,
                              max_length=1024, bucket=False, checkpoint_every=200),

@@ -104,7 +104,7 @@ def collate_packed(examples: Sequence[Encoded], pad_id: int, loss_on: str):
     Rows are filled first-fit, longest sample first, up to the longest sample's length. Each sample attends only
     to itself (a block-diagonal causal mask, True = may attend) and its positions restart at 0, so the loss and
     gradients equal `collate`'s for the same samples, up to float rounding; only the padded slots go. Mixed-length
-    batches need this: the generic pre-training's batches of 32 are ~47 % padding (benchmarks/RESULTS.md).
+    batches need this: much of a generic pre-training batch is padding (measured: benchmarks/RESULTS.md).
     """
     import torch
 
