@@ -1,4 +1,4 @@
-"""Command line: `python -m caef_lib {run,trace,figures,params}`."""
+"""Command line: `python -m caef_lib {run,trace,figures,params,lso}`."""
 from __future__ import annotations
 
 import argparse
@@ -61,6 +61,18 @@ def _params(args) -> int:
     return 0
 
 
+def _lso(args) -> int:
+    from .lso.splits import SplitError, write_split
+
+    try:
+        out = write_split(args.task, args.split, args.out_dir, scratchpad=args.scratchpad)
+    except SplitError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {out / 'train.json'} and {out / 'test.json'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "trace":  # the trace command owns its arguments
@@ -88,5 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     prm.add_argument("notebook", nargs="?", default="")
     prm.set_defaults(fn=_params)
     sub.add_parser("trace", help="every model call of the CAEF process for one problem (see trace --help)")
+    lso = sub.add_parser("lso", help="Leave-Square-Out data (Hu et al. 2024)")
+    lso_sub = lso.add_subparsers(dest="lso_command", required=True)
+    build = lso_sub.add_parser("build", help="write train.json and test.json of a split in the released layout")
+    build.add_argument("task", help="addition, mod_addition, base_addition, linear_regression, rabbits_and_chickens")
+    build.add_argument("split", help="a released folder name or a new one of the same form, e.g. "
+                                     "'1hole_(30, 70)_7_225_0-100', '3hole_1411_0-100', "
+                                     "'random_split_0.7_7000_3000_0-100' (a _cot suffix = --scratchpad)")
+    build.add_argument("out_dir")
+    build.add_argument("--scratchpad", action="store_true", help="the scratchpad (_cot) format")
+    build.set_defaults(fn=_lso)
     args = parser.parse_args(argv)
     return args.fn(args)

@@ -1,0 +1,109 @@
+"""Leave-Square-Out data: the five tasks, their scratchpads and splits, exact to the released files."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from caef_lib.cli import main as cli
+from caef_lib.lso.splits import SplitError, build_split, parse_split, write_split
+from caef_lib.lso.tasks import TASKS, base9
+from caef_lib.stats import wilson
+from conftest import REPO
+
+
+def trace(task, a, b):
+    return TASKS[task].scratchpad(a, b).split("\n")
+
+
+def test_scratchpads_match_hand_checked_examples():
+    # spec.md a.6, checked by hand
+    assert trace("addition", 40, 40) == ["40+40,,C:0", "4+4,0,C:0", "+,80,C:0", "80"]
+    assert trace("addition", 99, 1) == ["99+1,,C:0", "9+,0,C:1", "+,00,C:1", "+,100,C:0", "100"]
+    assert trace("addition", 5, 10) == ["5+10,,C:0", "+1,5,C:0", "+,15,C:0", "15"]
+    assert trace("addition", 0, 0) == ["0+0,,C:0", "+,0,C:0", "0"]
+    assert trace("base_addition", 40, 41) == ["44+45,,C:0", "4+4,0,C:1", "+,00,C:1", "+,100,C:0", "100"]
+    # the released base-9 quirk: one line too many, repeating the last one
+    assert trace("base_addition", 40, 40) == ["44+44,,C:0", "4+4,8,C:0", "+,88,C:0", "+,88,C:0", "88"]
+    assert trace("mod_addition", 70, 70) == ["70+70,,C:0", "7+7,0,C:0", "+,40,C:1", "+,140,C:0", "140",
+                                             "140>=113", "140-113=", "140-113,,C:0", "14-11,7,C:-1",
+                                             "1-1,27,C:0", "-,027,C:0", "27"]
+    assert trace("mod_addition", 50, 55)[-3:] == ["105", "105<113", "105"]
+    assert base9(80) == "88" and base9(0) == "0"
+
+
+def test_records_and_grids():
+    r = TASKS["rabbits_and_chickens"]
+    assert len(r.cells()) == 5050 and len(TASKS["mod_addition"].cells()) == 113 ** 2
+    legs, heads = r.cells()[442]
+    assert r.record(442, legs, heads)["answers"] == ["There are 7 rabbits and 22 chickens."]
+    assert list(r.record(442, legs, heads)) == ["id", "question", "answers", "a", "b"]
+    assert TASKS["mod_addition"].record(5244, 46, 46) == {"id": 5244, "question": "46+46=", "a": 46, "b": 46,
+                                                         "answers": [92]}
+    assert TASKS["linear_regression"].record(1, 0, 1)["answers"] == ["5"]
+    with pytest.raises(ValueError, match="no scratchpad"):
+        TASKS["linear_regression"].record(1, 0, 1, scratchpad=True)
+
+
+def test_new_squares_are_built_by_name():
+    train, test = build_split("addition", "1hole_(30, 70)_7_225_0-100")
+    assert len(test) == 225 and len(train) == 10_000 - 225
+    assert {(r["a"], r["b"]) for r in test} == {(a, b) for a in range(23, 38) for b in range(63, 78)}
+    assert sorted(r["id"] for r in train + test) == list(range(10_000))
+    cot_train, cot_test = build_split("addition", "1hole_(30, 70)_7_225_0-100_cot")
+    assert [r["id"] for r in cot_test] == [r["id"] for r in test] and cot_test[0]["gt"] == test[0]["answers"][0]
+    split = parse_split("rabbits_and_chickens", "1hole_(75, 50)_10_441_0-100")
+    _, test = build_split("rabbits_and_chickens", split.name)
+    assert len(test) == 432  # 9 cells of the square are no (legs, heads) pair, as released
+    # the paper's square-size ablation, never released: sides 10 to 40
+    for half in (5, 10, 15, 20):
+        _, test = build_split("addition", f"1hole_(50, 50)_{half}_{(2 * half + 1) ** 2}_0-100")
+        assert len(test) == (2 * half + 1) ** 2
+
+
+@pytest.mark.parametrize("task, name, message", [
+    ("addition", "1hole_(95, 70)_7_225_0-100", "outside"),
+    ("addition", "1hole_(50, 50)_10_400_0-100", "441 cells"),
+    ("addition", "1hole_(50, 50)_30_3721_0-100", "30%"),
+    ("addition", "1hole_50_50", "is not of the form"),
+    ("addition", "1hole_(56, 56)_10_441_0-113", "grid is 0-100"),
+    ("addition", "3hole_1234_0-100", "without a seed"),
+    ("addition", "random_split_0.7_7000_2000_0-100", "7000/3000"),
+    ("adition", "3hole_1411_0-100", "unknown task"),
+    ("linear_regression", "1hole_(50, 50)_10_441_0-100_cot", "no scratchpad"),
+])
+def test_bad_split_names_are_rejected(task, name, message):
+    with pytest.raises(SplitError, match=message):
+        parse_split(task, name)
+
+
+def test_cli_builds_and_rejects_with_exit_code_2(tmp_path, capsys):
+    assert cli(["lso", "build", "addition", "1hole_(30, 70)_7_225_0-100", str(tmp_path / "ok")]) == 0
+    test = json.loads((tmp_path / "ok" / "test.json").read_text())
+    assert len(test) == 225 and test[0] == {"id": 2363, "question": "23+63=", "a": 23, "b": 63, "answers": ["86"]}
+    assert cli(["lso", "build", "addition", "1hole_(99, 70)_7_225_0-100", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and not (tmp_path / "bad").exists()
+    done = subprocess.run([sys.executable, "-m", "caef_lib", "lso", "build", "nope", "x", str(tmp_path / "x")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 2 and "unknown task" in done.stderr
+
+
+def test_every_released_folder_is_rebuilt_byte_for_byte(reference_dir, tmp_path):
+    folders = sorted(p for p in (reference_dir / "case_or_rule" / "datasets").glob("*/*") if p.is_dir())
+    assert len(folders) == 31
+    for folder in folders:
+        out = write_split(folder.parent.name, folder.name, tmp_path / folder.parent.name / folder.name)
+        for name in ("train.json", "test.json", "test_squares.txt"):
+            if (folder / name).exists():
+                assert (out / name).read_bytes() == (folder / name).read_bytes(), f"{folder.name}/{name}"
+
+
+def test_wilson_interval():
+    assert wilson(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
+    assert wilson(10, 10) == (pytest.approx(0.7225, abs=1e-4), 1.0)
+    low, high = wilson(50, 100)
+    assert low == pytest.approx(0.4038, abs=1e-4) and high == pytest.approx(0.5962, abs=1e-4)
+    assert all(x != x for x in wilson(0, 0))
+    with pytest.raises(ValueError):
+        wilson(3, 2)
