@@ -17,7 +17,7 @@ from .paths import KitPaths
 from .results import MissingResults
 
 # Modules that register figures (imported by `redraw_all`).
-FIGURE_MODULES: list[str] = ["caef_lib.datasets.report", "caef_lib.adapters"]
+FIGURE_MODULES: list[str] = ["caef_lib.datasets.report", "caef_lib.adapters", "caef_lib.lso.figures"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ def draw(name: str, paths: KitPaths):
     import matplotlib
     import matplotlib.pyplot as plt
 
+    if FIGURES.get(name) is None:
+        for module in FIGURE_MODULES:  # a figure registers when its module is imported
+            importlib.import_module(module)
     if FIGURES.get(name) is None:
         raise KeyError(f"no figure named {name!r}; known: {', '.join(sorted(FIGURES))}")
     fig = FIGURES[name].draw(paths)

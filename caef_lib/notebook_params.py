@@ -171,8 +171,99 @@ class TrainingParams(Common):
         return cfg
 
 
+LSO_TASKS = ("addition", "mod_addition", "base_addition", "linear_regression", "rabbits_and_chickens")
+
+
+@dataclass
+class LeaveSquareOutParams(Common):
+    tasks: list[str] = param(["addition"], choices=LSO_TASKS, help="Leave-Square-Out tasks (Hu et al. 2024)")
+    splits: list[str] = param(["1hole", "random"],
+                              help="'1hole' (the task's released single square, L = 10), '3hole' (its first "
+                                   "released three-square set), 'random' (the released 70/30 split), or a split "
+                                   "folder name such as '1hole_(30, 70)_7_225_0-100'")
+    scratchpad: bool = param(True, help="also train the scratchpad (_cot) format on the square splits of the tasks "
+                                        "that have one (addition, base_addition, mod_addition)")
+    ablation_halves: list[int] = param([], min=1, max=30,
+                                       help="half-lengths L of extra single squares at the task's centre for the "
+                                            "square-size ablation (the paper: sides 2L = 10..40, i.e. L 5..20)")
+    vocabularies: list[str] = param(["number"], choices=("number", "digit"),
+                                    help="tiny models' vocabulary: number = every integer up to 520 one token "
+                                         "(as GPT-2's BPE); digit = every digit one token (the ablation)")
+    lso_model: str = param("tiny-gpt2", kind="model",
+                           help="tiny-gpt2 (trained from scratch) or a local GPT-2 folder, e.g. /models/gpt2 "
+                                "(its own name, so that -p base_model=... for notebook 02 does not reach it)")
+    n_layer: int = param(2, min=1, max=48, help="tiny-gpt2 layers")
+    n_embd: int = param(128, min=16, max=4096, help="tiny-gpt2 width")
+    lr: float = param(6e-3, min=0.0, help="peak learning rate (AdamW; the paper's GPT-2 recipe: 1e-4)")
+    weight_decay: float = param(0.1, min=0.0, help="AdamW weight decay (the paper's recipe: 0)")
+    adam_beta2: float = param(0.98, min=0.0, max=0.99999, help="AdamW beta2 (the paper's recipe: 0.999)")
+    max_grad_norm: float = param(1.0, min=0.0, help="gradient clipping (0 = off, as in the paper's recipe)")
+    batch_size: int = param(64, min=1)
+    max_steps: int = param(4000, min=0, help="optimizer steps of a direct-answer model (0 = epochs decide)")
+    scratchpad_steps: int = param(1500, min=0, help="optimizer steps of a scratchpad model (0 = epochs decide)")
+    epochs: int = param(1, min=1, help="passes over the training cells when the steps are 0 (the paper: 100)")
+    warmup_ratio: float = param(0.03, min=0.0, max=0.5)
+    loss_on: str = param("answer", choices=("answer", "all"),
+                         help="loss on the answer, or on every token (the released recipe, prompt included)")
+    samples: int = param(10, min=0, max=100, help="sampled answers per cell (temperature 1, top-k 50; 0 = none)")
+    sampled_cells: str = param("test", choices=("test", "all"), help="cells that get the sampled protocol")
+    caef: bool = param(True, help="also run CAEF (notebook 02's tiny base, ADD executor and aligner trained on "
+                                  "the training cells only) on the addition square")
+    caef_steps: dict[str, int] = param({"add": 1200, "add_aligner": 800},
+                                       help="LoRA steps of the CAEF probe's adapters")
+    caef_lora_r: int = param(16, min=1)
+    caef_margin: int = param(5, min=0, max=40, help="CAEF is run on the square and this many cells around it")
+    eval_batch_size: int = param(256, min=1)
+
+    def check(self) -> None:
+        from .lso.splits import SplitError, parse_split
+        from .params import ParameterError
+
+        for task in self.tasks:
+            for name in self.split_names(task):
+                try:
+                    parse_split(task, name)
+                except SplitError as e:
+                    raise ParameterError(f"splits: {e}") from None
+        if self.caef and "addition" not in self.tasks:
+            raise ParameterError("caef=true runs CAEF on the addition square: add 'addition' to tasks, or caef=false")
+        for name, steps in self.caef_steps.items():
+            if name not in ("add", "add_aligner") or isinstance(steps, bool) or not isinstance(steps, int) \
+                    or steps < 1:
+                raise ParameterError(f"caef_steps: {name!r}: {steps!r}; give add / add_aligner: steps >= 1")
+
+    def train_config(self, scratchpad: bool):
+        """The `training.TrainConfig` of one probe model: every weight trained."""
+        from .training import TrainConfig
+
+        cfg = TrainConfig(method="full", lr=self.lr, weight_decay=self.weight_decay, adam_betas=(0.9, self.adam_beta2),
+                          max_grad_norm=self.max_grad_norm, batch_size=self.batch_size, epochs=self.epochs,
+                          max_steps=self.scratchpad_steps if scratchpad else self.max_steps,
+                          warmup_ratio=self.warmup_ratio, loss_on=self.loss_on, bucket=False, max_length=512,
+                          checkpoint_every=500, seed=self.seed)
+        cfg.check()
+        return cfg
+
+    def caef_config(self, adapter: str):
+        """The LoRA `TrainConfig` of the CAEF probe's `add` or `add_aligner` (the tiny_lora preset, rank
+        caef_lora_r)."""
+        from .training import preset
+
+        return preset("tiny_lora", lora_r=self.caef_lora_r, lora_alpha=self.caef_lora_r,
+                      max_steps=self.caef_steps.get(adapter, 800), seed=self.seed)
+
+    def split_names(self, task: str) -> list[str]:
+        """The split folder names of `task`: the symbolic names resolved, the ablation squares added."""
+        from .lso.splits import ablation_split, released_split
+
+        names = [released_split(task, s) if s in ("1hole", "3hole", "random") else s for s in self.splits]
+        names += [ablation_split(task, half) for half in self.ablation_halves]
+        return list(dict.fromkeys(names))
+
+
 NOTEBOOK_PARAMS: dict[str, type] = {
     "00_environment": EnvironmentParams,
     "01_traces": TracesParams,
     "02_training": TrainingParams,
+    "03_leave_square_out": LeaveSquareOutParams,
 }

@@ -144,7 +144,7 @@ def distance_to_train(cells):
     return dist
 
 
-def region_summary(cells, split: Split, samples: int = 0, **labels) -> list[dict]:
+def region_summary(cells, split: Split, samples: int = 0, labels: dict | None = None) -> list[dict]:
     """Rows of summary.csv: one per region and measure (greedy; sampled where measured, `samples` per cell),
     with the cells, the answers counted (n; a sampled row counts every sample), correct, accuracy and a 95 % Wilson interval
     (cells are treated as independent, which the neighbouring cells of a heatmap are not: read the interval
@@ -159,14 +159,48 @@ def region_summary(cells, split: Split, samples: int = 0, **labels) -> list[dict
             if not len(values):
                 continue
             k = 1 if measure == "greedy" else samples
-            rows.append({**labels, "measure": measure, "region": name, "cells": len(values),
+            rows.append({**(labels or {}), "measure": measure, "region": name, "cells": len(values),
                          **accuracy_row(int(round(values.sum() * k)), len(values) * k)})
     return rows
 
 
-def accuracy_by_distance(cells, **labels) -> list[dict]:
+def accuracy_by_distance(cells, labels: dict | None = None) -> list[dict]:
     """Greedy accuracy of the held-out cells against their distance to the nearest training cell."""
     d = distance_to_train(cells)
     test = cells.assign(distance=d)[~cells["in_train"]]
-    return [{**labels, "distance": int(k), "cells": len(g), **accuracy_row(int(g["greedy"].sum()), len(g))}
+    return [{**(labels or {}), "distance": int(k), "cells": len(g), **accuracy_row(int(g["greedy"].sum()), len(g))}
             for k, g in test.groupby("distance")]
+
+
+def probe_run(task: str, split_name: str, *, scratchpad: bool, vocabulary: str, base_model: str, cfg,
+              models_dir, arch: dict | None = None, samples: int = 10, sampled_cells: str = "test",
+              seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
+    """One probe: build the split, train a model on its training cells (a fresh built-in `tiny-gpt2` with the
+    `vocabulary` tokenizer, or a local Hugging Face folder fine-tuned with its own tokenizer), measure every
+    cell. The model is saved in `<models_dir>/<task>/<folder>/<vocabulary>/` (reused when identical).
+    Returns {"cells": DataFrame, "summary": rows, "by_distance": rows, "train": TrainResult, "split": Split}."""
+    from ..models import load_base
+    from ..params import BUILTIN_MODELS
+    from ..training import train
+    from .splits import build_split, parse_split
+
+    split = parse_split(task, split_name, scratchpad)
+    train_records, test_records = build_split(task, split.name, split.scratchpad)
+    builtin = base_model in BUILTIN_MODELS
+    label = vocabulary if builtin else "model"
+    out_dir = Path(models_dir) / task / split.folder / label
+    desc = f"{task} {split.folder} ({label})"
+    if builtin:
+        result = train_probe(cfg, base_model, probe_tokenizer(task, vocabulary), train_records, out_dir, arch=arch,
+                             seed=seed, progress=progress, desc=desc)
+    else:
+        model, tokenizer = load_base(base_model, device)
+        result = train(cfg, model, tokenizer, to_samples(train_records), out_dir, in_place=True, progress=progress,
+                       desc=desc)
+    model, tokenizer = load_base(str(out_dir), device)
+    cells = cell_accuracy(model, tokenizer, task, train_records, test_records, samples=samples,
+                          sampled_cells=sampled_cells, seed=seed, progress=progress)
+    labels = {"task": task, "split": split.name, "format": "scratchpad" if split.scratchpad else "direct",
+              "vocabulary": label}
+    return {"cells": cells.assign(**labels), "summary": region_summary(cells, split, samples, labels),
+            "by_distance": accuracy_by_distance(cells, labels), "train": result, "split": split}

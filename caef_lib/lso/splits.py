@@ -134,6 +134,29 @@ def parse_split(task_name: str, name: str, scratchpad: bool = False) -> Split:
     return Split(task_name, name, kind, (square,), scratchpad)
 
 
+# The splits the paper's figures use (spec.md c): the single square (L = 10), the plotted three-square set and
+# the 70/30 random control of each task.
+RELEASED = {
+    "addition": ("1hole_(50, 50)_10_441_0-100", "3hole_1411_0-100", "random_split_0.7_7000_3000_0-100"),
+    "base_addition": ("1hole_(50, 50)_10_441_0-100", "3hole_1899_0-100", "random_split_0.7_7000_3000_0-100"),
+    "linear_regression": ("1hole_(50, 50)_10_441_0-100", "3hole_2243_0-100", "random_split_0.7_7000_3000_0-100"),
+    "mod_addition": ("1hole_(56, 56)_10_441_0-113", "3hole_3187_0-113", "random_split_0.7_8938_3831_0-113"),
+    "rabbits_and_chickens": ("1hole_(70, 50)_10_441_0-100", "3hole_363_0-100",
+                             "random_split_0.7_3535_1515_0-100"),
+}
+
+
+def released_split(task: str, kind: str) -> str:
+    """The folder name of the task's released `1hole`, `3hole` or `random` split that the paper plots."""
+    return RELEASED[get_task(task).name][("1hole", "3hole", "random").index(kind)]
+
+
+def ablation_split(task: str, half: int) -> str:
+    """A single square of half-length `half` at the centre of the task's released one (square-size ablation)."""
+    m = _PATTERNS["1hole"].fullmatch(released_split(task, "1hole"))
+    return f"1hole_({m[1]}, {m[2]})_{half}_{(2 * half + 1) ** 2}_{m[5]}-{m[6]}"
+
+
 def held_out(task: Task, split: Split) -> list[int]:
     """The ids of the test cells, in the order the released test.json holds them."""
     cells = task.cells()
