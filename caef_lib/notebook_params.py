@@ -186,21 +186,22 @@ class LeaveSquareOutParams(Common):
     ablation_halves: list[int] = param([], min=1, max=30,
                                        help="half-lengths L of extra single squares at the task's centre for the "
                                             "square-size ablation (the paper: sides 2L = 10..40, i.e. L 5..20)")
-    vocabularies: list[str] = param(["number"], choices=("number", "digit"),
+    vocabularies: list[str] = param(["digit"], choices=("number", "digit"),
                                     help="tiny models' vocabulary: number = every integer up to 520 one token "
-                                         "(as GPT-2's BPE); digit = every digit one token (the ablation)")
+                                         "(as GPT-2's BPE), digit = every digit one token; why the default is "
+                                         "digit: docs/leave-square-out.md")
     lso_model: str = param("tiny-gpt2", kind="model",
                            help="tiny-gpt2 (trained from scratch) or a local GPT-2 folder, e.g. /models/gpt2 "
                                 "(its own name, so that -p base_model=... for notebook 02 does not reach it)")
     n_layer: int = param(2, min=1, max=48, help="tiny-gpt2 layers")
     n_embd: int = param(128, min=16, max=4096, help="tiny-gpt2 width")
-    lr: float = param(6e-3, min=0.0, help="peak learning rate (AdamW; the paper's GPT-2 recipe: 1e-4)")
+    lr: float = param(3e-3, min=0.0, help="peak learning rate (AdamW; the paper's GPT-2 recipe: 1e-4)")
     weight_decay: float = param(0.1, min=0.0, help="AdamW weight decay (the paper's recipe: 0)")
     adam_beta2: float = param(0.98, min=0.0, max=0.99999, help="AdamW beta2 (the paper's recipe: 0.999)")
     max_grad_norm: float = param(1.0, min=0.0, help="gradient clipping (0 = off, as in the paper's recipe)")
     batch_size: int = param(64, min=1)
-    max_steps: int = param(4000, min=0, help="optimizer steps of a direct-answer model (0 = epochs decide)")
-    scratchpad_steps: int = param(1500, min=0, help="optimizer steps of a scratchpad model (0 = epochs decide)")
+    max_steps: int = param(1800, min=0, help="optimizer steps of a direct-answer model (0 = epochs decide)")
+    scratchpad_steps: int = param(1000, min=0, help="optimizer steps of a scratchpad model (0 = epochs decide)")
     epochs: int = param(1, min=1, help="passes over the training cells when the steps are 0 (the paper: 100)")
     warmup_ratio: float = param(0.03, min=0.0, max=0.5)
     loss_on: str = param("answer", choices=("answer", "all"),
@@ -209,7 +210,7 @@ class LeaveSquareOutParams(Common):
     sampled_cells: str = param("test", choices=("test", "all"), help="cells that get the sampled protocol")
     caef: bool = param(True, help="also run CAEF (notebook 02's tiny base, ADD executor and aligner trained on "
                                   "the training cells only) on the addition square")
-    caef_steps: dict[str, int] = param({"add": 1200, "add_aligner": 800},
+    caef_steps: dict[str, int] = param({"add": 1000, "add_aligner": 800},
                                        help="LoRA steps of the CAEF probe's adapters")
     caef_lora_r: int = param(16, min=1)
     caef_margin: int = param(5, min=0, max=40, help="CAEF is run on the square and this many cells around it")
