@@ -2,7 +2,7 @@
 
     jobs, skipped = adapter_jobs(paths, ["add"], ["executor", "aligner", "direct"])
     for job in jobs:
-        pairs += train_job(job, cfg.for_adapter(job.name), model, tokenizer, paths, base_model="tiny-llama")
+        pairs += train_job(job, P.train_config(job.name), model, tokenizer, paths, base_model="tiny-llama")
     by_kind, by_length, model = held_out_tables(pairs, model, tokenizer, eval_samples=100)
 
 Every function takes explicit arguments (no notebook parameter object): a `TrainConfig` says how an adapter is

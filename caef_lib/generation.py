@@ -79,7 +79,8 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int | 
     from tqdm import tqdm
 
     prompts = list(prompts)
-    limits = [int(max_new_tokens)] * len(prompts) if isinstance(max_new_tokens, int) else list(max_new_tokens)
+    limits = [int(n) for n in max_new_tokens] if isinstance(max_new_tokens, Sequence) else \
+        [int(max_new_tokens)] * len(prompts)
     if len(limits) != len(prompts) or any(n < 1 for n in limits):
         raise ValueError(f"max_new_tokens: one limit >= 1, or one per prompt ({len(prompts)} prompts)")
     if adapter_names is not None:
@@ -94,7 +95,7 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int | 
             raise ValueError(f"adapter_names: {unknown} are not loaded (loaded: {sorted(model.peft_config)})")
     if do_sample and not (temperature > 0 and top_k >= 0):
         raise ValueError(f"sampling needs temperature > 0 and top_k >= 0 (got {temperature}, {top_k})")
-    stop = [stop] if isinstance(stop, str) else [s for s in (stop or []) if s]
+    stop = [s for s in ([stop] if isinstance(stop, str) else (stop or [])) if s]
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no EOS token")
 
@@ -142,11 +143,16 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int | 
     return outputs
 
 
-def answer_limits(tokenizer, responses: Sequence[str], slack: int = 2) -> list[int]:
-    """A generation limit per expected response: its token count plus `slack` (room for EOS and one more, so
-    that an answer that runs on past the expected one is seen to be wrong)."""
-    counts = tokenizer(list(responses), add_special_tokens=False)["input_ids"] if responses else []
-    return [len(c) + slack for c in counts]
+def answer_limits(tokenizer, prompts: Sequence[str], responses: Sequence[str], slack: int = 2) -> list[int]:
+    """A generation limit per (prompt, expected response): the response's tokens after that prompt plus `slack`
+    (room for EOS and one more, so that an answer that runs on past the expected one is seen to be wrong). The
+    response is counted as training tokenises it, together with its prompt: alone, a SentencePiece tokenizer
+    may cut it into fewer tokens than the model has to write."""
+    from .training.data import encode_samples
+
+    samples = [{"prompt": p, "response": r} for p, r in zip(prompts, responses, strict=True)]
+    encoded, _ = encode_samples(tokenizer, samples, max_length=1 << 30) if samples else ([], 0)
+    return [len(e.input_ids) - e.n_prompt - 1 + slack for e in encoded]  # minus the EOS training appends
 
 
 def score(answers: Sequence[str], expected: Sequence[str],
@@ -179,7 +185,7 @@ def exact_match(model, tokenizer, samples: Sequence[dict], *, extract: Callable[
     if not samples:
         return float("nan"), []
     if max_new_tokens is None:
-        max_new_tokens = answer_limits(tokenizer, [s["response"] for s in samples])
+        max_new_tokens = answer_limits(tokenizer, [s["prompt"] for s in samples], [s["response"] for s in samples])
     answers = generate(model, tokenizer, [s["prompt"] for s in samples], max_new_tokens=max_new_tokens,
                        batch_size=batch_size, **generate_kwargs)
     right = score(answers, [s["response"] for s in samples], extract)

@@ -185,7 +185,8 @@ class LeaveSquareOutParams(Common):
                                         "that have one (addition, base_addition, mod_addition)")
     ablation_halves: list[int] = param([], min=1, max=30,
                                        help="half-lengths L of extra single squares at the task's centre for the "
-                                            "square-size ablation (the paper: sides 2L = 10..40, i.e. L 5..20)")
+                                            "square-size ablation (the paper: sides 2L = 10..40, i.e. L 5..20); "
+                                            "squares larger than 30 % of a task's grid are left out for that task")
     vocabularies: list[str] = param(["digit"], choices=("number", "digit"),
                                     help="tiny models' vocabulary: number = every integer up to 520 one token "
                                          "(as GPT-2's BPE), digit = every digit one token; why the default is "
@@ -213,7 +214,7 @@ class LeaveSquareOutParams(Common):
     caef_steps: dict[str, int] = param({"add": 1000, "add_aligner": 800},
                                        help="LoRA steps of the CAEF probe's adapters")
     caef_lora_r: int = param(16, min=1)
-    caef_margin: int = param(5, min=0, max=40, help="CAEF is run on the square and this many cells around it")
+    caef_margin: int = param(5, min=1, max=40, help="CAEF is run on the square and this many cells around it")
     eval_batch_size: int = param(256, min=1)
 
     def check(self) -> None:
@@ -228,10 +229,10 @@ class LeaveSquareOutParams(Common):
                     raise ParameterError(f"splits: {e}") from None
         if self.caef and "addition" not in self.tasks:
             raise ParameterError("caef=true runs CAEF on the addition square: add 'addition' to tasks, or caef=false")
-        for name, steps in self.caef_steps.items():
-            if name not in ("add", "add_aligner") or isinstance(steps, bool) or not isinstance(steps, int) \
-                    or steps < 1:
-                raise ParameterError(f"caef_steps: {name!r}: {steps!r}; give add / add_aligner: steps >= 1")
+        if sorted(self.caef_steps) != ["add", "add_aligner"] or any(
+                isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.caef_steps.values()):
+            raise ParameterError(f"caef_steps: {self.caef_steps!r}; give {{add: steps, add_aligner: steps}}, "
+                                 f"steps >= 1")
 
     def train_config(self, scratchpad: bool):
         """The `training.TrainConfig` of one probe model: every weight trained."""
@@ -251,14 +252,19 @@ class LeaveSquareOutParams(Common):
         from .training import preset
 
         return preset("tiny_lora", lora_r=self.caef_lora_r, lora_alpha=self.caef_lora_r,
-                      max_steps=self.caef_steps.get(adapter, 800), seed=self.seed)
+                      max_steps=self.caef_steps[adapter], seed=self.seed)
 
     def split_names(self, task: str) -> list[str]:
-        """The split folder names of `task`: the symbolic names resolved, the ablation squares added."""
-        from .lso.splits import ablation_split, released_split
+        """The split folder names of `task`: the symbolic names resolved, the ablation squares added where they fit
+        the task's grid (at most 30 % of it: rabbits and chickens take L up to 15)."""
+        from .lso.splits import SplitError, ablation_split, parse_split, released_split
 
         names = [released_split(task, s) if s in ("1hole", "3hole", "random") else s for s in self.splits]
-        names += [ablation_split(task, half) for half in self.ablation_halves]
+        for half in self.ablation_halves:
+            try:
+                names.append(parse_split(task, ablation_split(task, half)).name)
+            except SplitError:
+                continue
         return list(dict.fromkeys(names))
 
 

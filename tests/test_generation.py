@@ -73,6 +73,7 @@ def test_limits_per_prompt_and_stop_strings_cut_the_greedy_answer(tok, one_threa
         assert answer == (whole[:whole.index(stop) + len(stop)] if stop in whole else whole)
     with pytest.raises(ValueError, match="max_new_tokens"):
         G.generate(model, t, PROMPTS, max_new_tokens=[3])
+    assert G.generate(model, t, PROMPTS, max_new_tokens=24, stop="") == full  # an empty stop string stops nothing
 
 
 def _two_adapters(model):
@@ -134,7 +135,7 @@ def test_exact_match_bounds_each_answer_by_its_response_and_scores_by_value(tok,
     samples = [{"prompt": p, "response": r} for p, r in zip(PROMPTS, responses)]
     stats = {}
     accuracy, answers = G.exact_match(model, t, samples, stats=stats)
-    limits = G.answer_limits(t, responses)
+    limits = G.answer_limits(t, PROMPTS, responses)
     assert all(a.startswith(r) and len(a) > len(r) for a, r in zip(answers, responses))  # longer: no EOS
     assert accuracy == 0.0  # a random model that never ends (no EOS) is wrong on every sample
     assert stats["prompts"] == len(samples) and stats["new_tokens"] == sum(limits)

@@ -107,3 +107,93 @@ def test_wilson_interval():
     assert all(x != x for x in wilson(0, 0))
     with pytest.raises(ValueError):
         wilson(3, 2)
+
+
+# ---------------------------------------------------------------------------------------------- the probe
+def test_answers_are_read_as_the_released_evaluation_reads_them():
+    from caef_lib.lso.probe import answer_extractor
+
+    last = answer_extractor("addition")
+    assert last("40+41,,C:0\n4+4,1,C:0\n+,81,C:0\n81") == "81" and last("garbage") is None and last("7.5") == "7.5"
+    two = answer_extractor("rabbits_and_chickens")
+    assert two("There are 7 rabbits and 22 chickens.") == "7,22" and two("There are 7 rabbits") is None
+
+
+def _cells(task, name):
+    """The cells frame of a split with every training cell right and every held-out cell wrong."""
+    import pandas as pd
+
+    from caef_lib.lso.tasks import get_task
+
+    train, test = build_split(task, name)
+    t = get_task(task)
+    rows = [{"a": r["a"], "b": r["b"], "x": t.square_xy(r["a"], r["b"])[0], "y": t.square_xy(r["a"], r["b"])[1],
+             "in_train": i < len(train), "greedy": float(i < len(train)), "sampled": float("nan")}
+            for i, r in enumerate(train + test)]
+    return pd.DataFrame(rows)
+
+
+def test_regions_distances_and_the_summary():
+    from caef_lib.lso import probe
+
+    cells = _cells("addition", "1hole_(50, 50)_10_441_0-100")
+    split = parse_split("addition", "1hole_(50, 50)_10_441_0-100")
+    region = probe.regions(cells, split)
+    assert region.value_counts().to_dict() == {"outside": 9559, "inner": 441 - 25 - 80, "ring": 80, "centre": 25}
+    small = _cells("addition", "1hole_(50, 50)_1_9_0-100")  # no training cell is ever `centre`
+    small_regions = probe.regions(small, parse_split("addition", "1hole_(50, 50)_1_9_0-100"))
+    assert small_regions.value_counts().to_dict() == {"outside": 9991, "ring": 8, "centre": 1}
+    d = probe.distance_to_train(cells)
+    centre = cells.index[(cells["a"] == 50) & (cells["b"] == 50)][0]
+    assert d[centre] == 11 and d[cells["in_train"].to_numpy()].max() == 0 and d.max() == 11
+    cells.loc[(cells["a"] == 50) & (cells["b"] == 50), "sampled"] = 0.3
+    rows = {(r["region"], r["measure"]): r for r in probe.region_summary(cells, split, 10, {"task": "addition"})}
+    assert rows[("square", "greedy")]["n"] == 441 and rows[("square", "greedy")]["accuracy"] == 0.0
+    assert rows[("outside", "greedy")]["accuracy"] == 1.0 and rows[("centre", "sampled")]["n"] == 10
+    assert rows[("centre", "sampled")]["correct"] == 3 and rows[("square", "greedy")]["task"] == "addition"
+    by_distance = probe.accuracy_by_distance(cells)
+    assert [r["distance"] for r in by_distance] == list(range(1, 12)) and sum(r["cells"] for r in by_distance) == 441
+    rabbits = _cells("rabbits_and_chickens", "1hole_(70, 50)_10_441_0-100")
+    assert (probe.regions(rabbits, parse_split("rabbits_and_chickens", "1hole_(70, 50)_10_441_0-100"))
+            != "outside").sum() == 441
+    random = _cells("addition", "random_split_0.7_7000_3000_0-100")
+    assert probe.regions(random, parse_split("addition", "random_split_0.7_7000_3000_0-100")) \
+        .value_counts().to_dict() == {"outside": 7000, "random_test": 3000}
+
+
+def test_caef_probe_data_and_driver(monkeypatch):
+    from caef_lib.engine import oracle_answer
+    from caef_lib.lso import caef_probe
+
+    train, _ = build_split("addition", "1hole_(50, 50)_3_49_0-100")
+    executor, aligner = caef_probe.caef_samples(train[:40])
+    assert len(aligner) == 80 and all(oracle_answer("add", s["prompt"]) == s["response"] for s in executor)
+    assert all(oracle_answer("add_aligner", s["prompt"]) == s["response"] for s in aligner)
+
+    def oracle(model, tokenizer, prompts, adapter_names, **kw):  # a perfect model, or one that breaks one call
+        return ["garbage" if (name == "add" and prompt.startswith("ADD, q1") and "|7" in prompt) else
+                oracle_answer(name, prompt) for name, prompt in zip(adapter_names, prompts)]
+
+    monkeypatch.setattr(caef_probe, "generate", oracle)
+    monkeypatch.setattr(caef_probe, "_limit", lambda *a: 8)
+    rows = caef_probe.run_caef(None, None, [(45, 67), (12, 34), (99, 1), (0, 0)])
+    assert [r["correct"] for r in rows] == [False, True, True, True]  # 45+67: the step reading 7 breaks
+    assert rows[0]["first_wrong_kind"] == "executor" and rows[0]["error"] and rows[1]["first_wrong_call"] is None
+
+
+def test_the_paper_profile_plans_every_task_and_the_ablation_where_it_fits(tmp_path):
+    from caef_lib import runner
+
+    gpt2, llama = tmp_path / "gpt2", tmp_path / "llama"
+    for folder in (gpt2, llama):
+        folder.mkdir()
+        (folder / "config.json").write_text("{}")
+    runs = {r.name: r for r in runner.plan("paper", overrides=[f"base_model={llama}", f"lso_model={gpt2}"])}
+    from caef_lib.notebook_params import LeaveSquareOutParams
+    from caef_lib.params import validate
+
+    P = validate(LeaveSquareOutParams, runs["03_leave_square_out"].params)
+    assert len(P.tasks) == 5 and P.lso_model == str(gpt2)
+    assert "1hole_(50, 50)_20_1681_0-100" in P.split_names("addition")
+    rabbits = P.split_names("rabbits_and_chickens")  # L = 20 is over 30 % of its 5,050 cells: left out
+    assert "1hole_(70, 50)_15_961_0-100" in rabbits and not any("_20_" in s for s in rabbits)

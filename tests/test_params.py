@@ -92,6 +92,11 @@ def test_paper_profile_needs_a_local_base_model(tmp_path):
     assert "'base_model'" in str(err.value) and "02_training" in str(err.value)
     missing.mkdir()
     (missing / "config.json").write_text("{}")
-    runs = runner.plan("paper", overrides=[f"base_model={missing}"])
+    gpt2 = tmp_path / "gpt2"  # notebook 03's model, a parameter of its own
+    with pytest.raises(ParameterError, match="'lso_model'"):
+        runner.plan("paper", overrides=[f"base_model={missing}", f"lso_model={gpt2}"])
+    gpt2.mkdir()
+    (gpt2 / "config.json").write_text("{}")
+    runs = runner.plan("paper", overrides=[f"base_model={missing}", f"lso_model={gpt2}"])
     env = next(r for r in runs if r.name == "00_environment")
     assert f"02_training.base_model={missing}" in env.params["check_models"]

@@ -216,6 +216,13 @@ def test_a_run_leaves_the_shared_base_as_it_found_it_and_unload_errors_surface(t
     def broken(self, *args, **kwargs):
         raise RuntimeError("unload broke")
 
+    # a stage-1 adapter that does not fit is an error before training, and leaves no LoRA layer in the base
+    first = TR.train(cfg(max_steps=1), model, tok, data, tmp_path / "first", progress=False)
+    other = M.build_tiny("tiny-llama", tok, seed=0, **{**TINY, "hidden_size": 32, "intermediate_size": 64})[0]
+    with pytest.raises(M.ModelError, match="does not fit"):
+        TR.train(cfg(max_steps=1), other, tok, data, tmp_path / "c", progress=False, init_from=first.out_dir)
+    assert not lora_left(other)
+
     monkeypatch.setattr(BaseTuner, "unload", broken)
     with pytest.raises(RuntimeError, match="unload broke"):
         TR.train(cfg(max_steps=1), base(tok), tok, data, tmp_path / "b", progress=False)

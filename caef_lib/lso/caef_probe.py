@@ -1,7 +1,7 @@
 """The question neither paper answers: does executing a rule step by step (CAEF) remove the Leave-Square-Out hole?
 
     executor, aligner = caef_samples(train_records)           # ADD steps and aligner pairs of the training cells
-    correct, first_error = run_caef(model, tok, cells)        # the full process on each (a, b), batched
+    rows = run_caef(peft_model, tok, [(45, 67), ...])         # the full process on each (a, b), batched
 
 The ADD executor and aligner are LoRA adapters on the kit's pre-trained tiny base (notebook 02's), trained only
 on the problems of the split's training cells; the held-out square is then run through CAEF's full process
@@ -122,5 +122,8 @@ def caef_square_probe(split_name: str, base_folder: str, models_dir, *, executor
     frame = frame.assign(x=frame["a"], y=frame["b"], in_train=[(a, b) in in_train for a, b in cells],
                          greedy=frame["correct"].astype(float), sampled=float("nan")).drop(columns="correct")
     labels = {"task": "addition", "split": split.name, "format": "caef", "vocabulary": "caef"}
-    return {"cells": frame.assign(**labels), "summary": region_summary(frame, split, 0, labels),
+    summary = region_summary(frame, split, 0, labels)
+    for row in summary:  # CAEF ran on the training cells of the margin only, not on the whole grid
+        row["region"] = "margin" if row["region"] == "outside" else row["region"]
+    return {"cells": frame.assign(**labels), "summary": summary,
             "train": results}

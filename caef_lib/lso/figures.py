@@ -70,6 +70,8 @@ def heatmaps(paths):
     from .tasks import get_task
 
     runs = [(k, g) for k, g in _runs(_load(paths, "cells.parquet")) if k["format"] != "caef"]
+    if not runs:
+        raise MissingResults("no probe run in the saved results")
     cols = min(4, len(runs))
     rows = -(-len(runs) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.5 * rows), squeeze=False)

@@ -59,14 +59,17 @@ def probe_tokenizer(task: str, vocabulary: str = "number", scratchpad: bool = Tr
 
 
 def train_probe(cfg, arch_name: str, tokenizer, records: Sequence[dict], out_dir: str | os.PathLike, *,
-                arch: dict | None = None, seed: int = 0, progress: bool = True, desc: str | None = None):
-    """A fresh built-in model (`tiny-gpt2`, sized by `arch`), trained on the split's training records with
-    `cfg` (method "full"); saved with its tokenizer in `out_dir` (reused when identical). Returns the
+                arch: dict | None = None, seed: int = 0, device: str = "auto", progress: bool = True,
+                desc: str | None = None):
+    """A fresh built-in model (`tiny-gpt2`, sized by `arch`), trained on `device` on the split's training records
+    with `cfg` (method "full"); saved with its tokenizer in `out_dir` (reused when identical). Returns the
     TrainResult; `models.load_base(out_dir)` loads the model."""
+    from ..environment import resolve_device
     from ..models import build_tiny
     from ..training import train
 
     model, tokenizer = build_tiny(arch_name, tokenizer, seed=seed, **(arch or {}))
+    model = model.to(resolve_device(device))
     return train(cfg, model, tokenizer, to_samples(records), out_dir, in_place=True, progress=progress,
                  desc=desc or Path(out_dir).name)
 
@@ -86,7 +89,7 @@ def cell_accuracy(model, tokenizer, task: str, train: Sequence[dict], test: Sequ
     records = [*train, *test]
     prompts = [r["question"] for r in records]
     expected = [str(r["answers"][0]) for r in records]
-    limits = answer_limits(tokenizer, expected)
+    limits = answer_limits(tokenizer, prompts, expected)
     greedy = score(generate(model, tokenizer, prompts, max_new_tokens=limits, batch_size=batch_size,
                             progress=progress, desc="greedy"), expected, extract)
     xy = [t.square_xy(r["a"], r["b"]) for r in records]
@@ -112,8 +115,9 @@ def cell_accuracy(model, tokenizer, task: str, train: Sequence[dict], test: Sequ
 
 
 def regions(cells, split: Split):
-    """The region of each cell (a Series): `centre` (the inner 5x5 of a square), `ring` (a square's border),
-    `square` (the rest of a square), `outside` (training cells), `random_test` (a random split's test cells)."""
+    """The region of each cell (a Series): `centre` (the inner 5x5 of a square; 3x3 when L is 2), `ring` (a
+    square's border), `inner` (the rest of a square), `outside` (training cells), `random_test` (a random split's
+    test cells). A summary's `square` is centre, ring and inner together."""
     import numpy as np
     import pandas as pd
 
@@ -122,9 +126,9 @@ def regions(cells, split: Split):
     out = pd.Series("outside", index=cells.index)
     for s in split.squares:
         d = np.maximum((cells["x"] - s.cx).abs(), (cells["y"] - s.cy).abs())
-        out[(d <= s.half) & (out == "outside")] = "square"
+        out[(d <= s.half) & (out == "outside")] = "inner"
         out[d == s.half] = "ring"
-        out[d <= 2] = "centre"
+        out[(d <= 2) & (d < s.half)] = "centre"
     return out
 
 
@@ -153,7 +157,7 @@ def region_summary(cells, split: Split, samples: int = 0, labels: dict | None = 
     names = ["centre", "ring", "square", "outside"] if split.kind != "random" else ["random_test", "outside"]
     rows = []
     for name in names:
-        part = cells[(region == name) | ((name == "square") & region.isin(["centre", "ring"]))]
+        part = cells[region.isin(["centre", "ring", "inner"])] if name == "square" else cells[region == name]
         for measure in ("greedy", "sampled"):
             values = part[measure].dropna()
             if not len(values):
@@ -166,6 +170,8 @@ def region_summary(cells, split: Split, samples: int = 0, labels: dict | None = 
 
 def accuracy_by_distance(cells, labels: dict | None = None) -> list[dict]:
     """Greedy accuracy of the held-out cells against their distance to the nearest training cell."""
+    if not cells["in_train"].any() or cells["in_train"].all():
+        return []
     d = distance_to_train(cells)
     test = cells.assign(distance=d)[~cells["in_train"]]
     return [{**(labels or {}), "distance": int(k), "cells": len(g), **accuracy_row(int(g["greedy"].sum()), len(g))}
@@ -174,7 +180,7 @@ def accuracy_by_distance(cells, labels: dict | None = None) -> list[dict]:
 
 def probe_run(task: str, split_name: str, *, scratchpad: bool, vocabulary: str, base_model: str, cfg,
               models_dir, arch: dict | None = None, samples: int = 10, sampled_cells: str = "test",
-              seed: int = 0, device: str = "auto", progress: bool = True) -> dict:
+              seed: int = 0, device: str = "auto", batch_size: int = 256, progress: bool = True) -> dict:
     """One probe: build the split, train a model on its training cells (a fresh built-in `tiny-gpt2` with the
     `vocabulary` tokenizer, or a local Hugging Face folder fine-tuned with its own tokenizer), measure every
     cell. The model is saved in `<models_dir>/<task>/<folder>/<vocabulary>/` (reused when identical).
@@ -192,14 +198,16 @@ def probe_run(task: str, split_name: str, *, scratchpad: bool, vocabulary: str, 
     desc = f"{task} {split.folder} ({label})"
     if builtin:
         result = train_probe(cfg, base_model, probe_tokenizer(task, vocabulary), train_records, out_dir, arch=arch,
-                             seed=seed, progress=progress, desc=desc)
-    else:
-        model, tokenizer = load_base(base_model, device)
+                             seed=seed, device=device, progress=progress, desc=desc)
+    else:  # every weight is trained: in float32 (bf16 weights would round small updates away), autocast on a GPU
+        import torch
+
+        model, tokenizer = load_base(base_model, device, dtype=torch.float32)
         result = train(cfg, model, tokenizer, to_samples(train_records), out_dir, in_place=True, progress=progress,
                        desc=desc)
     model, tokenizer = load_base(str(out_dir), device)
     cells = cell_accuracy(model, tokenizer, task, train_records, test_records, samples=samples,
-                          sampled_cells=sampled_cells, seed=seed, progress=progress)
+                          sampled_cells=sampled_cells, seed=seed, batch_size=batch_size, progress=progress)
     labels = {"task": task, "split": split.name, "format": "scratchpad" if split.scratchpad else "direct",
               "vocabulary": label}
     return {"cells": cells.assign(**labels), "summary": region_summary(cells, split, samples, labels),

@@ -36,11 +36,6 @@ class Square:
     def contains(self, x: int, y: int) -> bool:
         return abs(x - self.cx) <= self.half and abs(y - self.cy) <= self.half
 
-    @property
-    def side(self) -> int:
-        """The paper's "side length" l_k = 2L."""
-        return 2 * self.half
-
 
 # The released three-square draws (centre (a, b) or (legs/2, heads), half-length), from each folder's
 # test_squares.txt (../shared/reference/case_or_rule/datasets/README.md).

@@ -124,10 +124,6 @@ def _mod_scratchpad(a: int, b: int) -> str:
     return "\n".join(lines)
 
 
-def _mod_gt_string(a: int, b: int) -> str:
-    return str((a + b) % MODULUS)
-
-
 TASKS: dict[str, Task] = {t.name: t for t in (
     Task("addition", 100, lambda a, b: f"{a}+{b}=", lambda a, b: str(a + b),
          lambda a, b: "\n".join(addition_trace(str(a), str(b)))),

@@ -92,8 +92,8 @@ PRESETS: dict[str, TrainConfig] = {
     "tiny_full": TrainConfig(method="full", lr=3e-3, adam_betas=(0.9, 0.98), weight_decay=0.0, batch_size=32,
                              warmup_ratio=0.03, max_grad_norm=1.0, max_length=1024, bucket=False, lora_dropout=0.0,
                              checkpoint_every=200),
-    # Generic pre-training of the tiny base (tiny_base.prepare_tiny_base). With bucketing on, the base never
-    # learnt to copy within 1,500-2,400 steps; without it, copying "clicks" after ~1,000 steps.
+    # Generic pre-training of the tiny base (tiny_base.prepare_tiny_base); no bucketing: with it the base did not
+    # learn to copy (docs/tiny-models.md).
     "tiny_pretrain": TrainConfig(method="full", lr=3e-3, adam_betas=(0.9, 0.98), weight_decay=0.0, batch_size=32,
                                  warmup_ratio=0.03, max_grad_norm=1.0, max_length=1024, bucket=False,
                                  loss_on="answer", checkpoint_every=200),

@@ -70,6 +70,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import io
+from ..generation import pad_id_of
 from .checkpoints import base_fingerprint, fingerprint, list_checkpoints, load_checkpoint, save_checkpoint, save_final
 from .config import TrainConfig
 from .data import collate, collate_packed, encode_samples, epoch_batches, n_loss_tokens
@@ -93,7 +94,7 @@ def _accelerator(device: str, cfg: TrainConfig):
 
     cuda = device.startswith("cuda") and torch.cuda.is_available()
     mixed = "bf16" if (cuda and cfg.bf16 and torch.cuda.is_bf16_supported()) else "no"
-    return Accelerator(cpu=not cuda, mixed_precision=mixed)
+    return Accelerator(cpu=device.startswith("cpu"), mixed_precision=mixed)  # CUDA, MPS: where the model is
 
 
 def _schedule(optimizer, cfg: TrainConfig, total_steps: int):
@@ -199,7 +200,7 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
             return [batches[(k * group + m) % len(batches)] for m in range(group)]
         _epoch_cache: dict[int, list] = {}
 
-        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        pad_id = pad_id_of(tokenizer)
         bar = tqdm(total=total_steps, initial=start_step, desc=desc or out_dir.name, mininterval=5.0,
                    disable=not (progress and accelerator.is_main_process))
         elapsed_before = rows[-1]["elapsed_s"] if rows else 0.0
@@ -296,6 +297,8 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
             restore_base(model, before, peft_model=accelerator.unwrap_model(trained))
         elif cfg.method == "lora" or in_place:
             restore_base(model, before, keep_requires_grad=True)
+            if keep_model and finished:
+                model.eval()  # the returned model generates; no dropout
         accelerator.free_memory()
 
 
@@ -313,7 +316,7 @@ def evaluate_loss(model, tokenizer, samples: Sequence[dict], cfg: TrainConfig, a
     if not encoded:
         return float("nan")
     device = accelerator.device if accelerator is not None else next(model.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = pad_id_of(tokenizer)
     model.eval()
     total, count = 0.0, 0
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i].input_ids))

@@ -86,14 +86,42 @@ def wrap(model, cfg: TrainConfig, *, in_place: bool = False, init: Init | None =
                 raise ModelError(f"init_from {str(init.path)!r}: its LoRA is on {init.config.get('target_modules')}, "
                                  f"this run's on {targets}")
             try:
-                return PeftModel.from_pretrained(model, str(init.path), is_trainable=True)
+                trained = PeftModel.from_pretrained(model, str(init.path), is_trainable=True)
             except (KeyError, RuntimeError, ValueError) as e:
+                strip_lora(model)  # peft injects the layers before it loads the weights
                 raise ModelError(f"init_from {str(init.path)!r} does not fit this model: {e}") from e
+            missing = _not_loaded(trained, init)
+            if missing:  # peft only warns about these; a half-loaded adapter would silently start half fresh
+                trained.unload()
+                raise ModelError(f"init_from {str(init.path)!r} does not cover this model's LoRA weights: "
+                                 f"{missing[:5]}")
+            return trained
         lcfg = LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha,
                           lora_dropout=cfg.lora_dropout, target_modules=targets, bias="none",
                           fan_in_fan_out=(model.config.model_type == "gpt2"))
         torch.manual_seed(cfg.seed)  # the LoRA A matrices are drawn from the global RNG
         return get_peft_model(model, lcfg)
+
+
+def _not_loaded(peft_model, init: Init) -> list[str]:
+    """The LoRA weights of `peft_model` that the adapter file of `init` does not hold."""
+    from peft import get_peft_model_state_dict
+    from safetensors import safe_open
+
+    with safe_open(str(init.weights), framework="pt") as f:
+        have = set(f.keys())
+    return sorted(set(get_peft_model_state_dict(peft_model)) - have)
+
+
+def strip_lora(model) -> None:
+    """Put back the plain layer wherever peft left a LoRA layer in `model` (after a failed load, when there is no
+    peft model to `unload()`)."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    for name, module in list(model.named_modules()):
+        if isinstance(module, BaseTunerLayer):
+            parent, _, child = name.rpartition(".")
+            setattr(model.get_submodule(parent) if parent else model, child, module.get_base_layer())
 
 
 def _load_full_weights(model, init: Init) -> None:
