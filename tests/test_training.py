@@ -440,3 +440,30 @@ def test_aligner_exact_match_per_direction_and_length(monkeypatch):
         {"direction": "to answer", "digits": 2, "samples": 1, "exact_match": 1.0},
         {"direction": "to state", "digits": 1, "samples": 1, "exact_match": 1.0},
         {"direction": "to state", "digits": 5, "samples": 2, "exact_match": 0.0}]
+
+
+@pytest.mark.parametrize("launcher", ["python", "accelerate"])
+def test_the_command_line_trains_an_adapter_also_under_accelerate_launch(tmp_path, data, launcher):
+    """`python -m caef_lib.training` (the package's __main__), plain and under `accelerate launch`."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    train_file = tmp_path / "train.jsonl"
+    train_file.write_text("".join(json.dumps(d) + "\n" for d in data))
+    args = ["-m", "caef_lib.training", "--base", "tiny-llama", "--data", str(train_file), "--out",
+            str(tmp_path / "add"), "--preset", "tiny_lora", "--set", "max_steps=2", "--set", "batch_size=4"]
+    if launcher == "python":
+        cmd = [sys.executable, *args]
+    else:
+        cmd = [str(Path(sys.executable).with_name("accelerate")), "launch", "--cpu", "--num_processes", "1",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    assert "2 steps" in done.stdout and (tmp_path / "add" / "adapter_model.safetensors").is_file()
+    done = subprocess.run([sys.executable, "-m", "caef_lib.training", "--base", "tiny-llama", "--data",
+                           str(train_file), "--out", str(tmp_path / "x"), "--set", "nope=1"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--set 'nope=1'" in done.stderr
