@@ -91,8 +91,9 @@ def heatmaps(paths):
 
 @figure("lso_square_zoom", notebook=NOTEBOOK)
 def square_zoom(paths):
-    """The first single square of each task, and the cells around it, for every format side by side (direct,
-    scratchpad, CAEF): greedy accuracy; the red outline is the held-out square."""
+    """The first single square of each task and the cells around it, every format side by side (direct,
+    scratchpad, CAEF): greedy accuracy on top, the sampled protocol below (where measured: white = not sampled);
+    the red outline is the held-out square."""
     import matplotlib.pyplot as plt
 
     cells = _load(paths, "cells.parquet")
@@ -105,20 +106,32 @@ def square_zoom(paths):
             panels.append((k, g))
     if not panels:
         raise MissingResults("no single-square run in the saved results")
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.3 * len(panels), 3.4), squeeze=False)
-    for ax, (k, g) in zip(axes[0], panels):
+    measures = ["greedy"] + (["sampled"] if cells["sampled"].notna().any() else [])
+    fig, axes = plt.subplots(len(measures), len(panels), figsize=(3.3 * len(panels), 3.3 * len(measures)),
+                             squeeze=False)
+    for col, (k, g) in enumerate(panels):
         (s,) = _squares(k["task"], k["split"])
         span = s.half + 5
         lo = (s.cx - span, s.cy - span)
         part = g[(g["x"] - s.cx).abs().le(span) & (g["y"] - s.cy).abs().le(span)]
-        grid = _grid(part.assign(x=part["x"] - lo[0], y=part["y"] - lo[1]), "greedy", (2 * span + 1, 2 * span + 1))
-        im = ax.imshow(grid, cmap=CMAP, vmin=0, vmax=1, interpolation="nearest",
-                       extent=(lo[1] - 0.5, lo[1] + 2 * span + 0.5, lo[0] + 2 * span + 0.5, lo[0] - 0.5))
-        _outline(ax, [s])
-        inside = part[(part["x"] - s.cx).abs().le(s.half) & (part["y"] - s.cy).abs().le(s.half)]["greedy"]
-        ax.set_title(f"{k['task']}: {k['format']} ({k['vocabulary']})\nsquare {inside.mean():.0%} right", fontsize=8)
-        ax.tick_params(labelsize=7)
-    fig.colorbar(im, ax=axes, shrink=0.8, label="greedy accuracy")
+        inside = part[(part["x"] - s.cx).abs().le(s.half) & (part["y"] - s.cy).abs().le(s.half)]
+        for row, measure in enumerate(measures):
+            ax = axes[row][col]
+            grid = _grid(part.assign(x=part["x"] - lo[0], y=part["y"] - lo[1]), measure,
+                         (2 * span + 1, 2 * span + 1))
+            im = ax.imshow(grid, cmap=CMAP, vmin=0, vmax=1, interpolation="nearest",
+                           extent=(lo[1] - 0.5, lo[1] + 2 * span + 0.5, lo[0] + 2 * span + 0.5, lo[0] - 0.5))
+            _outline(ax, [s])
+            mean = inside[measure].mean()
+            name = "CAEF" if k["format"] == "caef" else f"{k['format']} ({k['vocabulary']} tokens)"
+            if mean != mean:  # nothing measured here (CAEF is driven greedily)
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"{name}:\nno {measure} answers", ha="center", va="center", fontsize=8,
+                        transform=ax.transAxes)
+                continue
+            ax.set_title(f"{k['task']}: {name}\n{measure}, square {mean:.0%} right", fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.colorbar(im, ax=axes, shrink=0.8, label="accuracy")
     return fig
 
 
