@@ -254,6 +254,26 @@ class LeaveSquareOutParams(Common):
         return preset("tiny_lora", lora_r=self.caef_lora_r, lora_alpha=self.caef_lora_r,
                       max_steps=self.caef_steps[adapter], seed=self.seed)
 
+    def plan(self) -> list[dict]:
+        """The probe models to train: a row per task, split, format (scratchpad: square splits of tasks that have
+        one, or a `_cot` split) and vocabulary ("model" for a local model, which brings its own tokenizer)."""
+        from .lso.tasks import get_task
+        from .params import BUILTIN_MODELS
+
+        vocabularies = self.vocabularies if self.lso_model in BUILTIN_MODELS else ["model"]
+        rows = []
+        for task in self.tasks:
+            for split in self.split_names(task):
+                if split.endswith("_cot"):
+                    formats = [True]
+                elif self.scratchpad and get_task(task).scratchpad and not split.startswith("random"):
+                    formats = [False, True]
+                else:
+                    formats = [False]
+                rows += [{"task": task, "split": split, "scratchpad": f, "vocabulary": v}
+                         for f in formats for v in vocabularies]
+        return rows
+
     def split_names(self, task: str) -> list[str]:
         """The split folder names of `task`: the symbolic names resolved, the ablation squares added where they fit
         the task's grid (at most 30 % of it: rabbits and chickens take L up to 15)."""

@@ -197,3 +197,20 @@ def test_the_paper_profile_plans_every_task_and_the_ablation_where_it_fits(tmp_p
     assert "1hole_(50, 50)_20_1681_0-100" in P.split_names("addition")
     rabbits = P.split_names("rabbits_and_chickens")  # L = 20 is over 30 % of its 5,050 cells: left out
     assert "1hole_(70, 50)_15_961_0-100" in rabbits and not any("_20_" in s for s in rabbits)
+
+
+def test_the_notebook_plan_and_the_control_verdict():
+    import pandas as pd
+
+    from caef_lib.lso.probe import control_verdicts
+    from caef_lib.notebook_params import LeaveSquareOutParams
+    from caef_lib.params import validate
+
+    P = validate(LeaveSquareOutParams, {"tasks": ["addition", "linear_regression"], "vocabularies": ["digit", "number"]})
+    plan = [(r["task"], r["split"][:5], r["scratchpad"], r["vocabulary"]) for r in P.plan()]
+    assert ("addition", "1hole", True, "number") in plan and ("addition", "rando", True, "digit") not in plan
+    assert not any(t == "linear_regression" and s for t, _, s, _ in plan) and len(plan) == 10
+    rows = pd.DataFrame([{"task": "addition", "vocabulary": "digit", "region": "random_test", "measure": "greedy",
+                          "accuracy": a, "ci_low": a - 0.01, "ci_high": a + 0.01} for a in (0.97, 0.9)])
+    verdicts = control_verdicts(rows)
+    assert "passes" in verdicts[0] and "FAILS" in verdicts[1] and len(verdicts) == 2

@@ -212,3 +212,13 @@ def probe_run(task: str, split_name: str, *, scratchpad: bool, vocabulary: str, 
               "vocabulary": label}
     return {"cells": cells.assign(**labels), "summary": region_summary(cells, split, samples, labels),
             "by_distance": accuracy_by_distance(cells, labels), "train": result, "split": split}
+
+
+def control_verdicts(summary, threshold: float = 0.95) -> list[str]:
+    """A line per random-split run: its greedy held-out accuracy and whether the control passes (below
+    `threshold` a hole in a square split says nothing about case-based reasoning)."""
+    control = summary[(summary["region"] == "random_test") & (summary["measure"] == "greedy")]
+    return [f"{r['task']} ({r['vocabulary']}): random split {r['accuracy']:.1%} [{r['ci_low']:.1%}, "
+            f"{r['ci_high']:.1%}] -> the control "
+            + ("passes" if r["accuracy"] >= threshold else "FAILS: nothing about the hole can be concluded for it")
+            for _, r in control.iterrows()]
