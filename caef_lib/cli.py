@@ -1,4 +1,4 @@
-"""Command line: `python -m caef_lib {run,trace,figures,params,lso}`."""
+"""Command line: `python -m caef_lib {run,trace,figures,params,lso,format}`."""
 from __future__ import annotations
 
 import argparse
@@ -73,6 +73,22 @@ def _lso(args) -> int:
     return 0
 
 
+def _format(args) -> int:
+    import json
+    import re
+
+    from .rfft.formats import get_format
+
+    for name, text in (("A", args.a), ("B", args.b)):
+        if not re.fullmatch(r"[0-9]+", text):
+            print(f"error: operand {name}={text!r} is not a non-negative integer (digits only)", file=sys.stderr)
+            return 2
+    fmt = get_format(args.format)
+    a, b = int(args.a), int(args.b)
+    print(json.dumps({"prompt": fmt.prompt(a, b), "target": fmt.target(a, b)}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "trace":  # the trace command owns its arguments
@@ -110,5 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("out_dir")
     build.add_argument("--scratchpad", action="store_true", help="the scratchpad (_cot) format")
     build.set_defaults(fn=_lso)
+    fmt = sub.add_parser("format", help="the prompt and target of one addition in a length-experiment format "
+                                        "(Hu et al. 2024), as one JSON object")
+    fmt.add_argument("format", choices=("direct", "scratchpad", "rfft"))
+    fmt.add_argument("a", metavar="A", help="first operand, a non-negative integer")
+    fmt.add_argument("b", metavar="B", help="second operand, a non-negative integer")
+    fmt.set_defaults(fn=_format)
     args = parser.parse_args(argv)
     return args.fn(args)

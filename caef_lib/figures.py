@@ -17,7 +17,8 @@ from .paths import KitPaths
 from .results import MissingResults
 
 # Modules that register figures (imported by `redraw_all`).
-FIGURE_MODULES: list[str] = ["caef_lib.datasets.report", "caef_lib.adapters", "caef_lib.lso.figures"]
+FIGURE_MODULES: list[str] = ["caef_lib.datasets.report", "caef_lib.adapters", "caef_lib.lso.figures",
+                             "caef_lib.rfft.figures"]
 
 
 @dataclass(frozen=True)

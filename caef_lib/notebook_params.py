@@ -288,9 +288,90 @@ class LeaveSquareOutParams(Common):
         return list(dict.fromkeys(names))
 
 
+@dataclass
+class RfftParams(Common):
+    formats: list[str] = param(["direct", "scratchpad", "rfft"], choices=("direct", "scratchpad", "rfft"),
+                               help="formats trained and compared (Hu et al. 2024, section d of the spec)")
+    rfft_model: str = param("tiny-llama", kind="model",
+                            help="tiny-llama (trained from scratch) or a local folder, e.g. /models/Llama-2-7b-hf "
+                                 "(its own name, so that -p base_model=... for notebook 02 does not reach it)")
+    n_layer: int = param(2, min=1, max=48, help="tiny-llama layers")
+    hidden: int = param(128, min=16, max=4096, help="tiny-llama width (8 heads)")
+    train_digits: list[int] = param([1, 5], min=1, max=100,
+                                    help="[min, max] operand length of the training problems (the paper: 1-5)")
+    test_lengths: list[int] = param(list(range(1, 16)), min=1, max=100,
+                                    help="operand lengths tested, one test set each (the longer operand has "
+                                         "exactly that many digits)")
+    train_samples: int = param(12000, min=1, help="training problems (the same ones for every format)")
+    test_samples: int = param(32, min=1, help="test problems per length (1 digit has only 100)")
+    steps: dict[str, int] = param({"direct": 600, "scratchpad": 600, "rfft": 600},
+                                  help="optimizer steps per format (0 = one epoch over train_samples)")
+    method: str = param("full", choices=("full", "lora"),
+                        help="full fine-tuning (tiny models from scratch) or LoRA (the paper's Llama-2 recipe)")
+    lr: float = param(3e-3, min=0.0, help="peak learning rate (the paper's Llama recipe: 2e-5)")
+    weight_decay: float = param(0.1, min=0.0)
+    batch_size: int = param(16, min=1)
+    lora_r: int = param(8, min=1)
+    lora_alpha: int = param(16, min=1)
+    lora_dropout: float = param(0.05, min=0.0, max=1.0)
+    pack: bool = param(True, help="pack several samples per row (no padding; each attends only to itself)")
+    generic_steps: int = param(0, min=0,
+                               help="steps of generic list/number pre-training of the tiny base on 1 to the "
+                                    "longest test length + 1 digits before the formats are fine-tuned (0 = "
+                                    "none; what it is and what it did: docs/rfft.md)")
+    generic_replay: float = param(0.0, min=0.0, max=1.0,
+                                  help="generic samples mixed into each format's fine-tuning, as a fraction of "
+                                       "its samples")
+    caef: bool = param(True, help="also run CAEF's full process (ADD executor + aligner) at every test length")
+    caef_adapters: str = param("notebook02", choices=("notebook02", "train"),
+                               help="notebook02: notebook 02's add and add_aligner (trained on notebook 01's "
+                                    "lengths); train: LoRA adapters on notebook 02's base trained on this "
+                                    "notebook's training problems")
+    caef_steps: dict[str, int] = param({"add": 2500, "add_aligner": 3000},
+                                       help="LoRA steps of the CAEF adapters when caef_adapters=train")
+    caef_lora_r: int = param(16, min=1)
+    eval_batch_size: int = param(64, min=1)
+
+    def check(self) -> None:
+        from .params import ParameterError
+
+        if len(self.train_digits) != 2 or self.train_digits[0] > self.train_digits[1]:
+            raise ParameterError(f"train_digits: {self.train_digits!r}; give [min, max] with min <= max")
+        if not self.formats and not self.caef:
+            raise ParameterError("nothing to compare: give formats or caef=true")
+        if set(self.steps) - {"direct", "scratchpad", "rfft"} or not set(self.formats) <= set(self.steps) or any(
+                isinstance(n, bool) or not isinstance(n, int) or n < 0 for n in self.steps.values()):
+            raise ParameterError(f"steps: {self.steps!r}; give {{format: steps >= 0}} for every format in "
+                                 f"{self.formats}")
+        if sorted(self.caef_steps) != ["add", "add_aligner"] or any(
+                isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.caef_steps.values()):
+            raise ParameterError(f"caef_steps: {self.caef_steps!r}; give {{add: steps, add_aligner: steps}}")
+        if self.generic_replay and not self.generic_steps:
+            raise ParameterError("generic_replay needs generic_steps > 0 (the generic pre-training it replays)")
+
+    def train_config(self, fmt: str):
+        """The `training.TrainConfig` of one format's model."""
+        from .training import TrainConfig
+
+        cfg = TrainConfig(method=self.method, lr=self.lr, weight_decay=self.weight_decay, adam_betas=(0.9, 0.98),
+                          lora_r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                          batch_size=self.batch_size, max_steps=self.steps[fmt], epochs=1, warmup_ratio=0.03,
+                          loss_on="answer", bucket=False, pack=self.pack, max_length=4096, checkpoint_every=200,
+                          seed=self.seed)
+        cfg.check()
+        return cfg
+
+    def caef_config(self, adapter: str):
+        from .training import preset
+
+        return preset("tiny_lora", lora_r=self.caef_lora_r, lora_alpha=self.caef_lora_r,
+                      max_steps=self.caef_steps[adapter], seed=self.seed)
+
+
 NOTEBOOK_PARAMS: dict[str, type] = {
     "00_environment": EnvironmentParams,
     "01_traces": TracesParams,
     "02_training": TrainingParams,
     "03_leave_square_out": LeaveSquareOutParams,
+    "04_rfft": RfftParams,
 }

@@ -34,6 +34,7 @@ The tokenizer prepends `<s>` (BOS) like Llama's; training appends `</s>` (EOS) a
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -64,28 +65,33 @@ CAEF_WORDS = CAEF_MARKERS + CAEF_MACHINES + CAEF_STATES + CAEF_KEYWORDS
 MAX_NUMBER = 520  # GPT-2's BPE has every integer 0..520 as one token
 
 
-def pieces(text: str, scheme: str = "caef") -> list[str]:
+def pieces(text: str, scheme: str = "caef", phrases: Iterable[str] = ()) -> list[str]:
     """The pre-tokenizer's pieces of `text` (what becomes one token when it is in the vocabulary)."""
-    return [p for p, _ in _pre_tokenizer(scheme).pre_tokenize_str(text)]
+    return [p for p, _ in _pre_tokenizer(scheme, phrases).pre_tokenize_str(text)]
 
 
-def _pre_tokenizer(scheme: str):
+def _pre_tokenizer(scheme: str, phrases: Iterable[str] = ()):
     if scheme not in PATTERNS:
         raise ValueError(f"tokenizer scheme {scheme!r}: use one of {', '.join(SCHEMES)}")
-    return pre_tokenizers.Split(Regex(PATTERNS[scheme]), behavior="isolated")
+    fixed = sorted({p for p in phrases if p}, key=lambda p: (-len(p), p))  # longest first: regex picks the first
+    pattern = "|".join([*(re.escape(p) for p in fixed), PATTERNS[scheme]])
+    return pre_tokenizers.Split(Regex(pattern), behavior="isolated")
 
 
 def build_tokenizer(texts: Iterable[str] = (), scheme: str = "caef", *, max_number: int = MAX_NUMBER,
-                    model_max_length: int = 4096):
+                    phrases: Iterable[str] = (), model_max_length: int = 4096):
     """A `PreTrainedTokenizerFast` for `scheme`, with the base set plus the multi-character pieces of `texts`.
 
+    `phrases`: fixed strings (newlines and spaces allowed) that are cut out as one piece wherever they occur,
+    before the scheme's own rules; the long constant lines of a trace format become one token each this way.
     The vocabulary order is deterministic (specials, base characters, sorted words, bytes), so the same texts
     always give the same token ids.
     """
     from transformers import PreTrainedTokenizerFast
 
-    pre = _pre_tokenizer(scheme)
-    words: set[str] = set(CAEF_WORDS)
+    phrases = tuple(phrases)
+    pre = _pre_tokenizer(scheme, phrases)
+    words: set[str] = set(CAEF_WORDS) | {p for p in phrases if len(p) > 1}
     if scheme == "number":
         words.update(str(i) for i in range(max_number + 1))
     for text in texts:
