@@ -1,9 +1,9 @@
 """Notebook 04's figures, drawn from its saved results only (`make figures` redraws them without training).
 
 `rfft_accuracy`: accuracy against the number of digits, one line per method with its 95 % Wilson band, the
-training range shaded (the paper's length-generalisation figure). `rfft_first_error`: where the first wrong line
-(direct, scratchpad, RFFT: its line in the trace, as a fraction of the trace) or the first wrong call (CAEF: its
-place among the process's calls) falls, per length, for the problems answered wrong.
+training range shaded (the paper's length-generalisation figure). `rfft_first_error`: for the problems answered
+wrong, where the first wrong line (scratchpad; RFFT: the loop iteration it belongs to) or the first wrong call
+(CAEF, coloured by the adapter that made it) falls, per length.
 """
 from __future__ import annotations
 
@@ -25,11 +25,10 @@ def _load(paths, name: str):
     return pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
 
 
-def _meta(paths) -> dict:
-    from .. import io
-
-    path = paths.results(NOTEBOOK) / "metadata.json"
-    return io.read_json(path) if path.is_file() else {}
+def _contestants(paths) -> dict:
+    """method -> {"model", "train_min_digits", "train_max_digits"} from contestants.csv."""
+    table = _load(paths, "contestants.csv")
+    return {r["method"]: r for r in table.to_dict("records")}
 
 
 @figure("rfft_accuracy", notebook=NOTEBOOK)
@@ -37,52 +36,68 @@ def rfft_accuracy(paths):
     import matplotlib.pyplot as plt
 
     table = _load(paths, "accuracy_by_length.csv")
-    extra = _meta(paths)
-    lo, hi = extra.get("train_digits", [1, 5])
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    ax.axvspan(lo - 0.5, hi + 0.5, color="#f2f2f2", zorder=0)
-    ax.text((lo + hi) / 2, 1.02, "training lengths", ha="center", va="bottom", fontsize=8, color="#555555",
-            transform=ax.get_xaxis_transform())
+    who = _contestants(paths)
+    formats = [m for m in ("direct", "scratchpad", "rfft") if m in who] or list(who)
+    lo, hi = who[formats[0]]["train_min_digits"], who[formats[0]]["train_max_digits"]
+    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    ax.axvspan(lo - 0.5, hi + 0.5, color="#efefef", zorder=0)
+    ax.text((lo + hi) / 2, 0.97, f"training lengths ({lo}-{hi})", ha="center", va="top", fontsize=8,
+            color="#666666", transform=ax.get_xaxis_transform())
     for method, g in table.groupby("method", sort=False):
         g = g.sort_values("digits")
         colour = COLOURS.get(method, None)
         label = LABELS.get(method, method)
-        caef_range = extra.get("caef_train_digits")
-        if method == "caef" and caef_range and list(caef_range) != [lo, hi]:
-            label += f" (trained on {caef_range[0]}-{caef_range[1]} digits)"
+        c = who.get(method, {})
+        if c and (c["train_min_digits"], c["train_max_digits"]) != (lo, hi):
+            label += f", trained on {c['train_min_digits']}-{c['train_max_digits']} digits"
         ax.plot(g["digits"], 100 * g["accuracy"], marker="o", ms=4, color=colour, label=label)
-        ax.fill_between(g["digits"], 100 * g["ci_low"], 100 * g["ci_high"], color=colour, alpha=0.15, lw=0)
+        ax.fill_between(g["digits"], 100 * g["ci_low"], 100 * g["ci_high"], color=colour, alpha=0.12, lw=0)
     ax.set_xlabel("digits of the longer operand")
     ax.set_ylabel("accuracy (%)")
     ax.set_ylim(-3, 103)
     ax.set_xticks(sorted(table["digits"].unique()))
     ax.grid(alpha=0.3)
     n = int(table["n"].max()) if len(table) else 0
-    ax.set_title(f"Length generalisation ({extra.get('model', '')}; {n} problems per length, 95 % CI)",
-                 fontsize=10)
-    ax.legend(fontsize=8, loc="best")
+    model = who[formats[0]]["model"]
+    ax.set_title(f"Length generalisation: {model}, up to {n} test problems per length, 95 % Wilson bands",
+                 fontsize=10, pad=10)
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
 
 
 @figure("rfft_first_error", notebook=NOTEBOOK)
 def rfft_first_error(paths):
+    """Scratchpad: the first wrong line; RFFT: the loop iteration of the first wrong line (0 = before the loop,
+    where the operands are copied into lists); CAEF: the first wrong call, coloured by the adapter that made it."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     rows = _load(paths, "problems.parquet")
-    wrong = rows[~rows["correct"] & rows["first_wrong_fraction"].notna()]
-    methods = [m for m in COLOURS if m in set(rows["method"])]
-    fig, axes = plt.subplots(1, len(methods), figsize=(3.2 * len(methods), 3.4), sharey=True, squeeze=False)
-    for ax, method in zip(axes[0], methods):
-        g = wrong[wrong["method"] == method]
-        ax.scatter(g["digits"], g["first_wrong_fraction"], s=10, alpha=0.4, color=COLOURS[method])
-        med = g.groupby("digits")["first_wrong_fraction"].median()
-        ax.plot(med.index, med.values, color="black", lw=1, label="median")
+    wrong = rows[~rows["correct"].astype(bool)]
+    panels = [(m, y, label) for m, y, label in (
+        ("scratchpad", "first_wrong_line", "first wrong line of the trace"),
+        ("rfft", "iteration", "loop iteration of the first wrong line\n(0 = copying the operands)"),
+        ("caef", "first_wrong_line", "first wrong call of the process"))
+        if m in set(rows["method"])]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
+    for ax, (method, y, label) in zip(axes[0], panels):
+        g = wrong[(wrong["method"] == method) & wrong[y].notna()]
+        if method == "caef" and "first_wrong_kind" in g:
+            for kind, colour in (("aligner", "#9467bd"), ("executor", COLOURS["caef"])):
+                k = g[g["first_wrong_kind"] == kind]
+                ax.scatter(k["digits"], k[y], s=12, alpha=0.35, color=colour, label=kind)
+            ax.legend(fontsize=7, title="wrong adapter", title_fontsize=7)
+        else:
+            ax.scatter(g["digits"], g[y], s=12, alpha=0.35, color=COLOURS[method])
+        med = g.groupby("digits")[y].median()
+        ax.plot(med.index, med.values, color="black", lw=1)
         ax.set_title(LABELS[method], fontsize=9)
-        ax.set_xlabel("digits")
-        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("digits of the longer operand")
+        ax.set_ylabel(label, fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("first wrong line / call\n(fraction of the way through)")
-    fig.suptitle("Where wrong answers first go wrong", fontsize=10)
+    fig.suptitle("Where wrong answers first go wrong (dots: problems; line: median)", fontsize=10)
     fig.tight_layout()
     return fig
