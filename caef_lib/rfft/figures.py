@@ -40,9 +40,7 @@ def rfft_accuracy(paths):
     formats = [m for m in ("direct", "scratchpad", "rfft") if m in who] or list(who)
     lo, hi = who[formats[0]]["train_min_digits"], who[formats[0]]["train_max_digits"]
     fig, ax = plt.subplots(figsize=(7.5, 4.4))
-    ax.axvspan(lo - 0.5, hi + 0.5, color="#efefef", zorder=0)
-    ax.text((lo + hi) / 2, 0.97, f"training lengths ({lo}-{hi})", ha="center", va="top", fontsize=8,
-            color="#666666", transform=ax.get_xaxis_transform())
+    ax.axvspan(lo - 0.5, hi + 0.5, color="#e8e8e8", zorder=0, label=f"training lengths ({lo}-{hi} digits)")
     for method, g in table.groupby("method", sort=False):
         g = g.sort_values("digits")
         colour = COLOURS.get(method, None)
