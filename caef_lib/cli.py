@@ -1,4 +1,4 @@
-"""Command line: `python -m caef_lib {run,trace,figures,params,lso,format}`."""
+"""Command line: `python -m caef_lib {run,trace,eval,figures,params,lso,format}`."""
 from __future__ import annotations
 
 import argparse
@@ -95,6 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         from .trace_cmd import main as trace_main
 
         return trace_main(argv[1:])
+    if argv and argv[0] == "eval":
+        from .eval_cmd import main as eval_main
+
+        return eval_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m caef_lib", description="CAEF study kit")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the notebooks in order with a profile")
@@ -116,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     prm.add_argument("notebook", nargs="?", default="")
     prm.set_defaults(fn=_params)
     sub.add_parser("trace", help="every model call of the CAEF process for one problem (see trace --help)")
+    sub.add_parser("eval", help="CAEF's batched engine on drawn problems: oracle, noisy oracle or a model with its "
+                                "adapters (see eval --help)")
     lso = sub.add_parser("lso", help="Leave-Square-Out data (Hu et al. 2024)")
     lso_sub = lso.add_subparsers(dest="lso_command", required=True)
     build = lso_sub.add_parser("build", help="write train.json and test.json of a split in the released layout")

@@ -1,0 +1,184 @@
+"""``python -m caef_lib eval``: CAEF's batched engine from the command line (`caef_lib.batched_engine`).
+
+    python -m caef_lib eval --model oracle --ops all --digits 5,10 --n 100 --json
+    python -m caef_lib eval --model noisy-oracle --noise 0.05 --ops add,mul --digits 8 --n 500
+    python -m caef_lib eval --model tiny-llama --profile default --ops add --digits 1,5,8 --n 30
+    python -m caef_lib eval --model /models/Meta-Llama-3.1-8B --adapter-map caef_adapters.yaml --ops add --digits 5 --n 100
+
+`--json` prints exactly one JSON object on stdout, ``{"rows": [{"op", "digits", "mode", "n", "correct",
+"accuracy", "ci_low", "ci_high", "errors": {kind: count}, "calls", "seconds"}, ...]}`` with
+``correct + sum(errors) == n``; without it a progress bar and a readable table. Bad arguments (and a missing
+adapter, named) exit 2 with a one-line message, before any generation.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from . import batched_engine as be
+from .machines import MACHINES
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m caef_lib eval", description="Evaluate CAEF's full process (or one part of it) on "
+                "drawn problems with the oracle, a fault-injecting oracle or a model with its adapters.")
+    p.add_argument("--model", required=True, help="oracle, noisy-oracle, a built-in name (tiny-llama: the "
+                   "profile's pre-trained base) or a local Hugging Face folder")
+    p.add_argument("--profile", default="default", help="profile of a built-in model's base and adapters")
+    p.add_argument("--adapters", help="folder with one adapter folder per name (the kit's layout "
+                   "data/models/<profile>/<base>/<adapter>/)")
+    p.add_argument("--adapter-map", help="YAML file mapping adapter names (add, add_aligner, ..., reflection, "
+                   "left_mask) to peft folders anywhere on disk")
+    p.add_argument("--noise", type=float, default=0.0, help="noisy-oracle: probability that a call is corrupted")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ops", required=True, help="comma-separated operators, or 'all' (" + ",".join(be.ALL) + ")")
+    p.add_argument("--digits", required=True, help="comma-separated operand lengths")
+    p.add_argument("--n", type=int, required=True, help="problems per operator and length")
+    p.add_argument("--mode", default="full", choices=be.MODES)
+    p.add_argument("--stop-at-first-error", action="store_true", help="end a problem at its first wrong call")
+    p.add_argument("--batch-size", type=int, default=256, help="problems in flight")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--out", help="also write the table as CSV")
+    return p
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    args = parser().parse_args(argv)
+    ops = list(be.ALL) if args.ops.strip() == "all" else [o.strip() for o in args.ops.split(",") if o.strip()]
+    unknown = [o for o in ops if o not in MACHINES]
+    if not ops or unknown:
+        raise UsageError(f"--ops: unknown operator(s) {', '.join(unknown) or '(none given)'}; "
+                         f"known: {', '.join(sorted(MACHINES))}, or all")
+    if args.mode.startswith("aligner") and any(MACHINES[o].symbol is None for o in ops):
+        raise UsageError(f"--mode {args.mode}: {', '.join(o for o in ops if MACHINES[o].symbol is None)} "
+                         f"have no aligner")
+    try:
+        digits = [int(d) for d in args.digits.split(",") if d.strip()]
+    except ValueError:
+        raise UsageError(f"--digits {args.digits!r}: comma-separated integers") from None
+    if not digits or min(digits) < 1:
+        raise UsageError("--digits: lengths >= 1")
+    if args.n < 1 or args.batch_size < 1:
+        raise UsageError("--n and --batch-size must be >= 1")
+    if not 0 <= args.noise <= 1:
+        raise UsageError(f"--noise {args.noise}: a probability in [0, 1]")
+    if args.noise and args.model != "noisy-oracle":
+        raise UsageError("--noise is for --model noisy-oracle")
+    if args.adapters and args.adapter_map:
+        raise UsageError("give --adapters or --adapter-map, not both")
+    args.op_list, args.digit_list = ops, digits
+    return args
+
+
+def needed_adapters(problems, mode: str) -> list[str]:
+    """Every adapter the perfect run of these problems calls (callees at any depth, aligners in full mode)."""
+    from .engine import drive
+
+    names: set[str] = set()
+    seen_ops: dict[str, int] = {}
+    for op, a, b in problems:
+        if seen_ops.get(op, 0) >= 3:
+            continue
+        seen_ops[op] = seen_ops.get(op, 0) + 1
+        p = drive(be.make_process(op, a, b, mode), be.oracle_model_one)
+        names.update(c["executor"] for c in p.calls)
+    return sorted(names)
+
+
+def adapter_folders(args, base_name: str) -> dict[str, Path]:
+    """{adapter name: folder} from --adapter-map, --adapters, or the profile's layout for a built-in base."""
+    if args.adapter_map:
+        import yaml
+
+        path = Path(args.adapter_map).expanduser()
+        if not path.is_file():
+            raise UsageError(f"--adapter-map {str(path)!r} does not exist")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise UsageError(f"--adapter-map {str(path)!r}: a mapping of adapter names to folders")
+        return {str(k): (path.parent / Path(v).expanduser()) for k, v in data.items()}
+    if args.adapters:
+        root = Path(args.adapters).expanduser()
+    else:
+        from .models import model_root
+        from .paths import KitPaths
+
+        root = model_root(KitPaths.of(args.profile), base_name)
+    if not root.is_dir():
+        raise UsageError(f"adapters folder {str(root)!r} does not exist")
+    return {d.name: d for d in root.iterdir() if d.is_dir()}
+
+
+def build_model(args, problems):
+    """The `model(requests) -> answers` callable, after checking every adapter it needs (exit 2 on a missing one)."""
+    if args.model == "oracle":
+        return be.oracle_model
+    if args.model == "noisy-oracle":
+        return be.NoisyOracle(args.noise, args.seed)
+    from .models import load_base, load_trained, resolve_base
+    from .params import BUILTIN_MODELS
+    from .paths import KitPaths
+
+    builtin = args.model in BUILTIN_MODELS
+    if not builtin and not Path(args.model).expanduser().is_dir():
+        raise UsageError(f"--model {args.model!r}: oracle, noisy-oracle, a built-in name or an existing folder")
+    folders = adapter_folders(args, args.model if builtin else Path(args.model).name)
+    needed = needed_adapters(problems, args.mode)
+    missing = [n for n in needed if n not in folders or not (Path(folders[n]) / "adapter_config.json").is_file()]
+    if missing:
+        raise UsageError(f"missing adapter(s) {', '.join(missing)} (needed by {', '.join(args.op_list)} in mode "
+                         f"{args.mode}); give them with --adapters DIR or --adapter-map FILE")
+    base = resolve_base(KitPaths.of(args.profile), args.model) if builtin else args.model
+    model, tokenizer = load_base(base, args.device)
+    for name in needed:
+        model = load_trained(model, folders[name], name, args.device)
+    return be.HFModel(model, tokenizer, batch_size=min(args.batch_size, 256))
+
+
+def main(argv: list[str]) -> int:
+    try:
+        args = parse(argv)
+        problems = {(op, d): be.draw_problems(op, d, args.n, args.seed) for op in args.op_list for d in args.digit_list}
+        model = build_model(args, [p for ps in problems.values() for p in ps])
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    rows = []
+    for (op, d), ps in problems.items():
+        t0 = time.perf_counter()
+        out = be.run(ps, model, mode=args.mode, batch_size=args.batch_size,
+                     stop_at_first_error=args.stop_at_first_error, progress=not args.json, desc=f"{op} {d} digits")
+        for r in out:
+            r["digits"] = d
+        row = be.summarise(out)[0]
+        rows.append({**row, "seconds": round(time.perf_counter() - t0, 3)})
+    if args.out:
+        import pandas as pd
+
+        from . import io
+
+        frame = pd.DataFrame([{**{k: v for k, v in r.items() if k != "errors"},
+                               **{f"errors_{k}": r["errors"].get(k, 0) for k in be.KINDS}} for r in rows])
+        io.write_text(args.out, frame.to_csv(index=False))
+    if args.json:
+        print(json.dumps({"rows": rows}))
+    else:
+        for r in rows:
+            errs = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "-"
+            print(f"{r['op']:<13} {r['digits']:>4} digits {r['mode']:<14} {r['correct']:>5}/{r['n']:<5} "
+                  f"{100 * r['accuracy']:6.1f} % [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]  "
+                  f"first wrong call: {errs}  ({r['calls']} calls, {r['seconds']} s)")
+    return 0

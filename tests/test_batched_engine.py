@@ -1,0 +1,163 @@
+"""The batched CAEF engine: the oracle in every mode, fault injection, batching changes nothing, the error kinds,
+and `python -m caef_lib eval` (oracle, noisy oracle, a model folder with an adapter map)."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from caef_lib import batched_engine as be
+from caef_lib.call_errors import KINDS, classify
+from caef_lib.engine import run_oracle
+
+
+@pytest.mark.parametrize("mode", be.MODES)
+def test_the_oracle_is_right_on_every_operator_in_every_mode(mode):
+    for op in be.ALL:
+        for digits in (1, 7, 20):
+            if op == "long_div" and digits == 20:
+                digits = 12  # a 24-digit dividend: the 40-digit one is slow and proves nothing more
+            rows = be.run(be.draw_problems(op, digits, 3, seed=1), be.oracle_model, mode=mode, batch_size=2)
+            assert all(r["correct"] for r in rows), (op, digits, mode, rows)
+            assert all(r["first_wrong_kind"] is None for r in rows)
+
+
+def test_problems_are_drawn_as_the_reference_test_sets():
+    assert all(len(str(a)) == len(str(b)) == 6 for _, a, b in be.draw_problems("add", 6, 20))
+    assert all(a >= b for _, a, b in be.draw_problems("sub", 6, 20))
+    assert all(len(str(a)) == 6 and 1 <= b <= 15 for _, a, b in be.draw_problems("mul", 6, 20))
+    assert all(len(str(b)) == 6 and 2 <= a // b <= 3 for _, a, b in be.draw_problems("div", 6, 20))
+    assert all(len(str(a)) == 12 and len(str(b)) == 6 for _, a, b in be.draw_problems("long_div", 6, 20))
+    assert be.draw_problems("add", 6, 20, seed=3) == be.draw_problems("add", 6, 20, seed=3)
+    assert be.draw_problems("add", 6, 20, seed=3) != be.draw_problems("add", 6, 20, seed=4)
+
+
+ALLOWED = {  # corruption -> the kinds it may be classified as (aligner calls are classified by direction)
+    "digit": {"state", "command", "call", "return"},
+    "drop_line": {"malformed"}, "duplicate_line": {"malformed"}, "empty": {"malformed"}, "random_text": {"malformed"},
+    "truncate": {"malformed", "command", "call", "state"},
+    "call_unknown": {"call"}, "call_wrong": {"call"},
+}
+
+
+def test_ten_thousand_corrupted_answers_end_every_problem_and_are_classified():
+    noisy = be.NoisyOracle(0.5, seed=7)
+    problems = [p for op in be.ALL for d in (1, 2, 4) for p in be.draw_problems(op, d, 400, seed=d)]
+    rows = be.run(problems, noisy, batch_size=512)
+    assert sum(noisy.injected.values()) >= 10_000 and set(noisy.injected) == set(be.CORRUPTIONS)
+    assert len(rows) == len(problems) and all(r is not None for r in rows)
+    for row in be.summarise(rows):
+        assert row["correct"] + sum(row["errors"].values()) == row["n"]
+        assert set(row["errors"]) <= set(KINDS)
+    for k, r in enumerate(rows):
+        if r["first_wrong_call"] is None:
+            continue
+        corruption = noisy.log[(k, r["first_wrong_call"])]  # a wrong call is always an injected one
+        if r["first_wrong_adapter"].endswith("_aligner"):
+            assert r["first_wrong_kind"] in ("aligner_input", "aligner_output")
+        else:
+            assert r["first_wrong_kind"] in ALLOWED[corruption], (corruption, r)
+
+
+def test_batching_changes_no_answer():
+    """Each problem driven alone (batch of one) and 300 problems in flight with refills give the same rows."""
+    problems = [p for op in ("add", "sub", "mul", "long_mul") for p in be.draw_problems(op, 3, 30, seed=2)]
+    alone = be.run(problems, be.NoisyOracle(0.05, seed=1), batch_size=1)
+    together = be.run(problems, be.NoisyOracle(0.05, seed=1), batch_size=37)
+    assert alone == together
+    assert 0 < sum(r["correct"] for r in alone) < len(problems)
+
+
+def test_stop_at_first_error_ends_a_problem_at_its_first_wrong_call():
+    problems = be.draw_problems("mul", 3, 50, seed=0)
+    full = be.run(problems, be.NoisyOracle(0.1, seed=3))
+    stopped = be.run(problems, be.NoisyOracle(0.1, seed=3), stop_at_first_error=True)
+    for f, s in zip(full, stopped):
+        assert (f["first_wrong_call"], f["first_wrong_kind"]) == (s["first_wrong_call"], s["first_wrong_kind"])
+        if s["first_wrong_call"] is not None:
+            assert s["calls"] == s["first_wrong_call"] + 1 and not s["correct"]
+    assert sum(s["calls"] for s in stopped) < sum(f["calls"] for f in full)
+
+
+def test_error_kinds_name_the_wrong_part():
+    calls = run_oracle("add", 45, 67)["calls"]
+    step = calls[2]
+    want = step["answer"]
+    assert classify("add", step["prompt"], want.replace("[C]1", "[C]0"), want) == ("state", "carry")
+    assert classify("add", step["prompt"], want.replace("|2[OUTPUT]", "|3[OUTPUT]"), want) == ("state", "output")
+    assert classify("add", step["prompt"], want.replace("|5[HEAD1]|4", "|5|4[HEAD1]"), want) == ("state", "head")
+    assert classify("add", step["prompt"], want.replace("q1,", "q2,", 1), want) == ("state", "name")
+    assert classify("add", step["prompt"], want.replace("|7[HEAD2]|6", "|7[HEAD2]|5"), want) == ("state", "tape")
+    assert classify("add", step["prompt"], want.split("\n")[0] + "\nCMD: x\n", want) == ("command", None)
+    assert classify("add", step["prompt"], "nonsense", want) == ("malformed", None)
+    assert classify("add_aligner", "45+67=", "x", calls[0]["answer"]) == ("aligner_input", None)
+    assert classify("add_aligner", calls[-1]["prompt"], "45+67=113", "45+67=112") == ("aligner_output", None)
+    mul = next(c for c in run_oracle("mul", 45, 3)["calls"] if "[CALL]" in c["answer"])
+    assert classify("mul", mul["prompt"], mul["answer"].replace("LESS_THAN", "GREATER_THAN", 1),
+                    mul["answer"]) == ("call", None)
+    # a CALLed machine halting with a wrong state hands a wrong value back
+    halt = next(c for c in run_oracle("sub", 47, 12)["calls"]
+                if c["executor"] == "reflection" and "Halt" in c["answer"])
+    state, rest = halt["answer"].split("\n", 1)
+    i = max(j for j, ch in enumerate(state) if ch.isdigit())
+    wrong = state[:i] + str((int(state[i]) + 1) % 10) + state[i + 1:] + "\n" + rest
+    assert classify("reflection", halt["prompt"], wrong, halt["answer"], depth=1) == ("return", None)
+    assert classify("reflection", halt["prompt"], wrong, halt["answer"], depth=0)[0] == "state"
+
+
+def _eval(*args):
+    return subprocess.run([sys.executable, "-m", "caef_lib", "eval", *args], capture_output=True, text=True)
+
+
+def test_cli_json_counts_add_up():
+    r = _eval("--model", "noisy-oracle", "--noise", "0.2", "--ops", "add,long_mul", "--digits", "2,5", "--n", "40",
+              "--json", "--seed", "3")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)["rows"]
+    assert [(x["op"], x["digits"]) for x in rows] == [("add", 2), ("add", 5), ("long_mul", 2), ("long_mul", 5)]
+    for x in rows:
+        assert set(x) == {"op", "digits", "mode", "n", "correct", "accuracy", "ci_low", "ci_high", "errors", "calls",
+                          "seconds"}
+        assert x["n"] == 40 and x["correct"] + sum(x["errors"].values()) == 40
+    oracle = json.loads(_eval("--model", "oracle", "--ops", "all", "--digits", "3", "--n", "4", "--json").stdout)
+    assert len(oracle["rows"]) == len(be.ALL) and all(x["accuracy"] == 1.0 for x in oracle["rows"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model", "oracle", "--ops", "nope", "--digits", "3", "--n", "2"], "unknown operator"),
+    (["--model", "oracle", "--ops", "add", "--digits", "x", "--n", "2"], "--digits"),
+    (["--model", "oracle", "--ops", "add", "--digits", "3", "--n", "0"], "--n"),
+    (["--model", "oracle", "--ops", "add", "--digits", "3", "--n", "2", "--noise", "0.1"], "noisy-oracle"),
+    (["--model", "/no/such/folder", "--ops", "add", "--digits", "3", "--n", "2"], "--model"),
+    (["--model", "oracle", "--ops", "reflection", "--digits", "3", "--n", "2", "--mode", "aligner_input"], "no aligner"),
+    (["--ops", "add"], "required"),
+])
+def test_cli_bad_arguments_exit_2_with_one_line(args, message):
+    r = _eval(*args)
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr
+
+
+def test_a_model_folder_with_an_adapter_map(tmp_path, one_thread):
+    """A local base folder and adapters anywhere on disk, named by a YAML map; a missing one is named."""
+    from caef_lib.models import build_tiny, save_base
+    from caef_lib.training import TrainConfig, train
+
+    model, tok = build_tiny("tiny-llama", None, seed=0, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                            num_attention_heads=4, num_key_value_heads=4)
+    save_base(model, tok, tmp_path / "base")
+    cfg = TrainConfig(method="lora", lora_r=2, lora_alpha=4, lora_targets="all-linear", batch_size=2, max_steps=1,
+                      max_length=512)
+    samples = [{"prompt": c["prompt"], "response": c["answer"]} for c in run_oracle("add", 12, 34)["calls"]]
+    for name in ("add", "add_aligner"):
+        train(cfg, model, tok, samples, tmp_path / "elsewhere" / f"my_{name}", progress=False)
+    (tmp_path / "map.yaml").write_text("add: elsewhere/my_add\n")
+    r = _eval("--model", str(tmp_path / "base"), "--adapter-map", str(tmp_path / "map.yaml"), "--ops", "add",
+              "--digits", "1", "--n", "2", "--json")
+    assert r.returncode == 2 and "add_aligner" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    (tmp_path / "map.yaml").write_text("add: elsewhere/my_add\nadd_aligner: elsewhere/my_add_aligner\n")
+    r = _eval("--model", str(tmp_path / "base"), "--adapter-map", str(tmp_path / "map.yaml"), "--ops", "add",
+              "--digits", "1", "--n", "2", "--json", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)["rows"][0]
+    assert row["n"] == 2 and row["correct"] + sum(row["errors"].values()) == 2
