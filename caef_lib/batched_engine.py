@@ -15,7 +15,8 @@ a wrong call on the way (its `first_wrong_kind` is then kept, but it counts as c
 
 Modes: `full` (aligner(I), executors with CALLs, aligner(O)); `executor` (from the true q0 text, scored by the
 final state: the reference's `--execute`); `aligner_input` and `aligner_output` (one aligner call each, scored by
-exact match with the rule-based aligner).
+exact match with the rule-based aligner); `direct` (the direct-answer baseline: one `<op>_direct` call on the
+expression, right when it answers the result).
 
 Whatever a model answers, every problem ends: a malformed answer ends it with an error, and the process's own
 step limit (twice the calls of a perfect run, plus slack) and call-depth limit bound the rest.
@@ -33,7 +34,8 @@ from .engine import ALIGNER_SUFFIX, Process, oracle_answer
 from .machines import expression, get
 from .machines.tape import MalformedText
 
-MODES = ("full", "executor", "aligner_input", "aligner_output")
+MODES = ("full", "executor", "aligner_input", "aligner_output", "direct")
+DIRECT_SUFFIX = "_direct"
 
 
 @dataclass(frozen=True)
@@ -45,34 +47,38 @@ class Request:
     prompt: str
 
 
-class AlignerCall:
-    """A one-call problem for the aligner modes: aligner(I) on the expression, or aligner(O) on the true halt text."""
+class SingleCall:
+    """A one-call problem: aligner(I) on the expression, aligner(O) on the true halt text, or the direct-answer
+    baseline (`<op>_direct` on the expression, right when its answer is the result). Scored by exact match after
+    strip; `result` is the answer."""
 
-    def __init__(self, op: str, a: int, b: int | None, direction: str):
+    def __init__(self, op: str, a: int, b: int | None, mode: str):
         machine = get(op)
         machine.check(a, b)
         if machine.symbol is None:
-            raise ValueError(f"{op} has no aligner")
+            raise ValueError(f"{op} has no aligner and no direct-answer baseline")
         self.op, self.a, self.b = op, a, b
-        self.adapter = op + ALIGNER_SUFFIX
-        if direction == "aligner_input":
-            self.prompt = expression(op, a, b)
+        if mode == "direct":
+            self.adapter, self.prompt = op + DIRECT_SUFFIX, expression(op, a, b)
+            self.expected_answer = machine.python_result(a, b)
         else:
-            from .engine import run_oracle
+            self.adapter = op + ALIGNER_SUFFIX
+            if mode == "aligner_input":
+                self.prompt = expression(op, a, b)
+            else:
+                from .engine import run_oracle
 
-            self.prompt = run_oracle(op, a, b)["calls"][-1]["prompt"]
-        self.expected_answer = oracle_answer(self.adapter, self.prompt)
+                self.prompt = run_oracle(op, a, b)["calls"][-1]["prompt"]
+            self.expected_answer = oracle_answer(self.adapter, self.prompt)
         self.calls: list[dict] = []
-        self.call_depths: list[int] = []
-        self.done, self.error = False, None
+        self.done, self.error, self.result = False, None, None
 
     def pending(self):
         return None if self.done else (self.adapter, self.prompt)
 
     def feed(self, answer: str) -> None:
         self.calls.append({"executor": self.adapter, "prompt": self.prompt, "answer": answer})
-        self.call_depths.append(0)
-        self.done = True
+        self.result, self.done = answer.strip(), True
 
     def fail(self, reason: str) -> None:
         self.done, self.error = True, reason
@@ -87,8 +93,8 @@ def make_process(op: str, a: int, b: int | None, mode: str):
         return Process(op, a, b, alignment=True)
     if mode == "executor":
         return Process(op, a, b, alignment=False)
-    if mode in ("aligner_input", "aligner_output"):
-        return AlignerCall(op, a, b, mode)
+    if mode in ("aligner_input", "aligner_output", "direct"):
+        return SingleCall(op, a, b, mode)
     raise ValueError(f"mode {mode!r}: use one of {', '.join(MODES)}")
 
 
@@ -140,6 +146,8 @@ def run(problems: Sequence[tuple[str, int, int | None]], model: Callable[[list[R
 
 
 def _check(req: Request, answer: str, depth: int) -> dict | None:
+    if req.adapter.endswith(DIRECT_SUFFIX):
+        return None  # a direct answer is scored by its result alone; it has no steps to check
     try:
         expected = oracle_answer(req.adapter, req.prompt)
     except (MalformedText, ValueError):
@@ -189,19 +197,21 @@ def summarise(rows: Iterable[dict], keys: Sequence[str] = ("op", "digits", "mode
 
 # ----------------------------------------------------------------------------------------------- models
 def oracle_model(requests: Sequence[Request]) -> list[str]:
-    """The symbolic machines answer (a prompt the machine cannot answer gets an empty answer)."""
+    """The symbolic machines answer (a prompt the machine cannot answer gets an empty answer; a direct-answer
+    call gets the result)."""
     out = []
     for r in requests:
         try:
+            if r.adapter.endswith(DIRECT_SUFFIX):
+                from .machines.aligner import parse_expression
+
+                _, a, b = parse_expression(r.prompt)
+                out.append(get(r.adapter[: -len(DIRECT_SUFFIX)]).python_result(a, b))
+                continue
             out.append(oracle_answer(r.adapter, r.prompt))
         except (MalformedText, ValueError):
             out.append("")
     return out
-
-
-def oracle_model_one(adapter: str, prompt: str) -> str:
-    """The oracle for one call, as `engine.drive` calls a model."""
-    return oracle_answer(adapter, prompt)
 
 
 CORRUPTIONS = ("digit", "drop_line", "duplicate_line", "truncate", "empty", "random_text", "call_unknown",

@@ -83,6 +83,9 @@ def _format(args) -> int:
         if not re.fullmatch(r"[0-9]+", text):
             print(f"error: operand {name}={text!r} is not a non-negative integer (digits only)", file=sys.stderr)
             return 2
+    if max(len(args.a), len(args.b)) > 1000:
+        print("error: operands of more than 1000 digits are not supported", file=sys.stderr)
+        return 2
     fmt = get_format(args.format)
     a, b = int(args.a), int(args.b)
     print(json.dumps({"prompt": fmt.prompt(a, b), "target": fmt.target(a, b)}))
@@ -134,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     build.set_defaults(fn=_lso)
     fmt = sub.add_parser("format", help="the prompt and target of one addition in a length-experiment format "
                                         "(Hu et al. 2024), as one JSON object")
-    fmt.add_argument("format", choices=("direct", "scratchpad", "rfft"))
+    fmt.add_argument("format", choices=("direct", "scratchpad", "rfft"))  # rfft.formats.FORMATS (imported lazily)
     fmt.add_argument("a", metavar="A", help="first operand, a non-negative integer")
     fmt.add_argument("b", metavar="B", help="second operand, a non-negative integer")
     fmt.set_defaults(fn=_format)

@@ -83,76 +83,100 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def needed_adapters(problems, mode: str) -> list[str]:
-    """Every adapter the perfect run of these problems calls (callees at any depth, aligners in full mode)."""
+def needed_adapters(problems, modes) -> list[str]:
+    """Every adapter the perfect run of these problems calls in these modes (callees at any depth; aligners in
+    full mode; `<op>_direct` in direct mode)."""
     from .engine import drive
 
+    modes = [modes] if isinstance(modes, str) else list(modes)
     names: set[str] = set()
-    seen_ops: dict[str, int] = {}
-    for op, a, b in problems:
-        if seen_ops.get(op, 0) >= 3:
-            continue
-        seen_ops[op] = seen_ops.get(op, 0) + 1
-        p = drive(be.make_process(op, a, b, mode), be.oracle_model_one)
-        names.update(c["executor"] for c in p.calls)
+    for mode in modes:
+        seen_ops: dict[str, int] = {}
+        for op, a, b in problems:
+            if seen_ops.get(op, 0) >= 3:
+                continue
+            seen_ops[op] = seen_ops.get(op, 0) + 1
+            p = drive(be.make_process(op, a, b, mode), lambda adapter, prompt: be.oracle_model(
+                [be.Request(0, 0, adapter, prompt)])[0])
+            names.update(c["executor"] for c in p.calls)
     return sorted(names)
 
 
-def adapter_folders(args, base_name: str) -> dict[str, Path]:
-    """{adapter name: folder} from --adapter-map, --adapters, or the profile's layout for a built-in base."""
-    if args.adapter_map:
+def adapter_folders(base_name: str, *, profile: str = "default", adapters: str = "",
+                    adapter_map: str = "") -> dict[str, Path]:
+    """{adapter name: folder} from an adapter map (YAML, paths relative to the file), an adapters folder, or the
+    profile's layout data/models/<profile>/<base>/ for a built-in base."""
+    if adapters and adapter_map:
+        raise UsageError("give an adapters folder or an adapter map, not both")
+    if adapter_map:
         import yaml
 
-        path = Path(args.adapter_map).expanduser()
+        path = Path(adapter_map).expanduser()
         if not path.is_file():
-            raise UsageError(f"--adapter-map {str(path)!r} does not exist")
+            raise UsageError(f"adapter map {str(path)!r} does not exist")
         data = yaml.safe_load(path.read_text()) or {}
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-            raise UsageError(f"--adapter-map {str(path)!r}: a mapping of adapter names to folders")
+            raise UsageError(f"adapter map {str(path)!r}: a mapping of adapter names to folders")
         return {str(k): (path.parent / Path(v).expanduser()) for k, v in data.items()}
-    if args.adapters:
-        root = Path(args.adapters).expanduser()
+    if adapters:
+        root = Path(adapters).expanduser()
     else:
         from .models import model_root
         from .paths import KitPaths
 
-        root = model_root(KitPaths.of(args.profile), base_name)
+        root = model_root(KitPaths.of(profile), base_name)
     if not root.is_dir():
         raise UsageError(f"adapters folder {str(root)!r} does not exist")
     return {d.name: d for d in root.iterdir() if d.is_dir()}
 
 
-def build_model(args, problems):
-    """The `model(requests) -> answers` callable, after checking every adapter it needs (exit 2 on a missing one)."""
-    if args.model == "oracle":
+def build_model(model: str, problems, modes, *, profile: str = "default", adapters: str = "",
+                adapter_map: str = "", noise: float = 0.0, seed: int = 0, device: str = "auto",
+                batch_size: int = 128, output_root: str = ""):
+    """The `model(requests) -> answers` callable of the batched engine: `oracle`, `noisy-oracle` (with `noise`),
+    or a base (a built-in name: the profile's pre-trained base; or a local folder) carrying every adapter these
+    problems need in these modes. A missing adapter is a UsageError that names it, raised before any loading."""
+    if model == "oracle":
         return be.oracle_model
-    if args.model == "noisy-oracle":
-        return be.NoisyOracle(args.noise, args.seed)
+    if model == "noisy-oracle":
+        return be.NoisyOracle(noise, seed)
     from .models import load_base, load_trained, resolve_base
     from .params import BUILTIN_MODELS
     from .paths import KitPaths
 
-    builtin = args.model in BUILTIN_MODELS
-    if not builtin and not Path(args.model).expanduser().is_dir():
-        raise UsageError(f"--model {args.model!r}: oracle, noisy-oracle, a built-in name or an existing folder")
-    folders = adapter_folders(args, args.model if builtin else Path(args.model).name)
-    needed = needed_adapters(problems, args.mode)
+    builtin = model in BUILTIN_MODELS
+    if not builtin and not Path(model).expanduser().is_dir():
+        raise UsageError(f"model {model!r}: oracle, noisy-oracle, a built-in name or an existing folder")
+    paths = KitPaths.of(profile, output_root or None)
+    if not adapters and not adapter_map and builtin:
+        from .models import model_root
+
+        adapters = str(model_root(paths, model))
+    folders = adapter_folders(model if builtin else Path(model).name, profile=profile, adapters=adapters,
+                              adapter_map=adapter_map)
+    needed = needed_adapters(problems, modes)
     missing = [n for n in needed if n not in folders or not (Path(folders[n]) / "adapter_config.json").is_file()]
     if missing:
-        raise UsageError(f"missing adapter(s) {', '.join(missing)} (needed by {', '.join(args.op_list)} in mode "
-                         f"{args.mode}); give them with --adapters DIR or --adapter-map FILE")
-    base = resolve_base(KitPaths.of(args.profile), args.model) if builtin else args.model
-    model, tokenizer = load_base(base, args.device)
+        raise UsageError(f"missing adapter(s) {', '.join(missing)} (needed by {', '.join(sorted({p[0] for p in problems}))}"
+                         f" in mode {', '.join([modes] if isinstance(modes, str) else modes)}); give them with an "
+                         f"adapters folder or an adapter map")
+    try:
+        base = resolve_base(paths, model) if builtin else model
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    hf_model, tokenizer = load_base(base, device)
     for name in needed:
-        model = load_trained(model, folders[name], name, args.device)
-    return be.HFModel(model, tokenizer, batch_size=min(args.batch_size, 256))
+        hf_model = load_trained(hf_model, folders[name], name, device)
+    return be.HFModel(hf_model, tokenizer, batch_size=min(batch_size, 256))
 
 
 def main(argv: list[str]) -> int:
     try:
         args = parse(argv)
         problems = {(op, d): be.draw_problems(op, d, args.n, args.seed) for op in args.op_list for d in args.digit_list}
-        model = build_model(args, [p for ps in problems.values() for p in ps])
+        model = build_model(args.model, [p for ps in problems.values() for p in ps], args.mode,
+                            profile=args.profile, adapters=args.adapters or "", adapter_map=args.adapter_map or "",
+                            noise=args.noise, seed=args.seed, device=args.device, batch_size=args.batch_size)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

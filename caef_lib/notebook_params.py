@@ -303,13 +303,15 @@ class RfftParams(Common):
                                     help="operand lengths tested, one test set each (the longer operand has "
                                          "exactly that many digits)")
     train_samples: int = param(12000, min=1, help="training problems (the same ones for every format)")
-    test_samples: int = param(32, min=1, help="test problems per length (1 digit has only 100)")
-    steps: dict[str, int] = param({"direct": 600, "scratchpad": 600, "rfft": 600},
+    test_samples: int = param(24, min=1, help="test problems per length (at most half of a length's problems: "
+                                              "1 digit gets 50 of 100)")
+    steps: dict[str, int] = param({"direct": 1000, "scratchpad": 3000, "rfft": 600},
                                   help="optimizer steps per format (0 = one epoch over train_samples)")
     method: str = param("full", choices=("full", "lora"),
                         help="full fine-tuning (tiny models from scratch) or LoRA (the paper's Llama-2 recipe)")
     lr: float = param(3e-3, min=0.0, help="peak learning rate (the paper's Llama recipe: 2e-5)")
     weight_decay: float = param(0.1, min=0.0)
+    adam_beta2: float = param(0.98, min=0.0, max=0.99999, help="AdamW beta2 (the paper's recipe: 0.999)")
     batch_size: int = param(16, min=1)
     lora_r: int = param(8, min=1)
     lora_alpha: int = param(16, min=1)
@@ -333,8 +335,21 @@ class RfftParams(Common):
     eval_batch_size: int = param(64, min=1)
 
     def check(self) -> None:
-        from .params import ParameterError
+        from .params import BUILTIN_MODELS, ParameterError
 
+        builtin = self.rfft_model in BUILTIN_MODELS
+        if builtin and self.rfft_model != "tiny-llama":
+            raise ParameterError(f"rfft_model {self.rfft_model!r}: tiny-llama (RoPE) or a local folder")
+        if builtin and self.method == "lora" and not self.generic_steps:
+            raise ParameterError("method=lora needs a base to adapt: a local folder as rfft_model, or generic_steps "
+                                 "> 0 (a tiny-llama from scratch is trained fully: method=full)")
+        if not builtin and (self.generic_steps or self.generic_replay):
+            raise ParameterError("generic_steps and generic_replay pre-train a tiny-llama; a local model brings its "
+                                 "own pre-training: set them to 0")
+        if len(set(self.formats)) != len(self.formats):
+            raise ParameterError(f"formats: {self.formats!r} names a format twice")
+        if not self.test_lengths:
+            raise ParameterError("test_lengths: give at least one length")
         if len(self.train_digits) != 2 or self.train_digits[0] > self.train_digits[1]:
             raise ParameterError(f"train_digits: {self.train_digits!r}; give [min, max] with min <= max")
         if not self.formats and not self.caef:
@@ -353,13 +368,19 @@ class RfftParams(Common):
         """The `training.TrainConfig` of one format's model."""
         from .training import TrainConfig
 
-        cfg = TrainConfig(method=self.method, lr=self.lr, weight_decay=self.weight_decay, adam_betas=(0.9, 0.98),
-                          lora_r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
-                          batch_size=self.batch_size, max_steps=self.steps[fmt], epochs=1, warmup_ratio=0.03,
-                          loss_on="answer", bucket=False, pack=self.pack, max_length=4096, checkpoint_every=200,
-                          seed=self.seed)
+        cfg = TrainConfig(method=self.method, lr=self.lr, weight_decay=self.weight_decay,
+                          adam_betas=(0.9, self.adam_beta2), lora_r=self.lora_r, lora_alpha=self.lora_alpha,
+                          lora_dropout=self.lora_dropout, batch_size=self.batch_size, max_steps=self.steps[fmt],
+                          epochs=1, warmup_ratio=0.03, loss_on="answer", bucket=False, pack=self.pack,
+                          max_length=4096, checkpoint_every=200, seed=self.seed,
+                          gradient_checkpointing=self.method == "lora")
         cfg.check()
         return cfg
+
+    def arch(self) -> dict:
+        """The tiny-llama's size (positions far beyond the longest trace: RoPE has no learnt positions)."""
+        return dict(hidden_size=self.hidden, intermediate_size=3 * self.hidden, num_hidden_layers=self.n_layer,
+                    max_position_embeddings=8192)
 
     def caef_config(self, adapter: str):
         from .training import preset

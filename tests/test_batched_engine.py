@@ -128,7 +128,7 @@ def test_cli_json_counts_add_up():
     (["--model", "oracle", "--ops", "add", "--digits", "x", "--n", "2"], "--digits"),
     (["--model", "oracle", "--ops", "add", "--digits", "3", "--n", "0"], "--n"),
     (["--model", "oracle", "--ops", "add", "--digits", "3", "--n", "2", "--noise", "0.1"], "noisy-oracle"),
-    (["--model", "/no/such/folder", "--ops", "add", "--digits", "3", "--n", "2"], "--model"),
+    (["--model", "/no/such/folder", "--ops", "add", "--digits", "3", "--n", "2"], "model"),
     (["--model", "oracle", "--ops", "reflection", "--digits", "3", "--n", "2", "--mode", "aligner_input"], "no aligner"),
     (["--ops", "add"], "required"),
 ])

@@ -184,11 +184,12 @@ def test_caef_probe_data_and_driver(monkeypatch):
 def test_the_paper_profile_plans_every_task_and_the_ablation_where_it_fits(tmp_path):
     from caef_lib import runner
 
-    gpt2, llama = tmp_path / "gpt2", tmp_path / "llama"
-    for folder in (gpt2, llama):
+    gpt2, llama, llama2 = tmp_path / "gpt2", tmp_path / "llama", tmp_path / "llama2"
+    for folder in (gpt2, llama, llama2):
         folder.mkdir()
         (folder / "config.json").write_text("{}")
-    runs = {r.name: r for r in runner.plan("paper", overrides=[f"base_model={llama}", f"lso_model={gpt2}"])}
+    runs = {r.name: r for r in runner.plan("paper", overrides=[f"base_model={llama}", f"lso_model={gpt2}",
+                                                                f"rfft_model={llama2}"])}
     from caef_lib.notebook_params import LeaveSquareOutParams
     from caef_lib.params import validate
 

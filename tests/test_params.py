@@ -97,6 +97,12 @@ def test_paper_profile_needs_a_local_base_model(tmp_path):
         runner.plan("paper", overrides=[f"base_model={missing}", f"lso_model={gpt2}"])
     gpt2.mkdir()
     (gpt2 / "config.json").write_text("{}")
-    runs = runner.plan("paper", overrides=[f"base_model={missing}", f"lso_model={gpt2}"])
+    llama2 = tmp_path / "Llama-2-7b-hf"  # notebook 04's model, a parameter of its own
+    with pytest.raises(ParameterError, match="'rfft_model'"):
+        runner.plan("paper", overrides=[f"base_model={missing}", f"lso_model={gpt2}", f"rfft_model={llama2}"])
+    llama2.mkdir()
+    (llama2 / "config.json").write_text("{}")
+    runs = runner.plan("paper", overrides=[f"base_model={missing}", f"lso_model={gpt2}", f"rfft_model={llama2}"])
     env = next(r for r in runs if r.name == "00_environment")
     assert f"02_training.base_model={missing}" in env.params["check_models"]
+    assert f"04_rfft.rfft_model={llama2}" in env.params["check_models"]

@@ -139,6 +139,8 @@ def test_scratchpad_matches_released_files(reference_dir):
     ("rfft", rfft_trace(95, 8), "103"),
     ("rfft", rfft_trace(95, 8).rsplit("\n", 1)[0] + "\n[0, 3]", "3"),  # the leading carry is read, not dropped
     ("rfft", "garbage", None),
+    ("rfft", rfft_trace(59, 13).split("3. Check Remaining Carry")[0], None),  # cut before its last list: wrong
+    ("rfft", rfft_trace(59, 13) + "\n\n", "72"),
     ("rfft", "num1=[5, 9", None),
     ("scratchpad", "59+13,,C:0\n5+1,2,C:1\n+,72,C:0\n72", "72"),
     ("scratchpad", "59+13,,C:0\n5+1,2,C:1\n+,72,C:0", None),  # a trace cut before its answer line is wrong
@@ -176,7 +178,8 @@ def test_problems_have_their_length_and_never_overlap_the_tests():
     for n, pairs in tests.items():
         assert len(pairs) == len(set(pairs)) == 40
         assert all(max(len(str(a)), len(str(b))) == n for a, b in pairs)
-    assert len(rx.test_problems([1], 500)[1]) == 100  # every 1-digit pair, no more
+    assert len(rx.test_problems([1], 500)[1]) == 50  # at most half of a length's problems: training keeps the rest
+    assert rx.problems_of_length(1) == 100 and rx.problems_of_length(2) == 9900
     train = rx.train_problems(1, 5, 3000, seed=0, exclude=tests)
     assert not set(train) & {p for ps in tests.values() for p in ps}
     assert {max(len(str(a)), len(str(b))) for a, b in train} == {1, 2, 3, 4, 5}
@@ -205,6 +208,8 @@ def test_first_wrong_line_iteration_and_list_length():
     broken = target.replace("digit1=9", "digit1=8")
     line = rx.first_wrong_line(broken, target)
     assert target.split("\n")[line] == "digit1=9" and rx.iteration_of_line(target, line) == 1
+    assert rx.iteration_of_line(target, 1) == 0  # num1=[5, 9]: copying the operands
+    assert rx.iteration_of_line(target, target.split("\n").index("3. Check Remaining Carry")) == 3  # after the loop
     assert rx.first_wrong_line(target + "\nmore", target) == target.count("\n") + 1
     assert rx.first_list_length("\nnum1=[1, 2, 3, 4, 5]\nnum2=[7]") == 5
     assert rx.first_list_length("no list") is None
@@ -253,3 +258,64 @@ def test_a_local_base_folder_is_trained_with_lora_and_loaded_back(tmp_path, one_
     peft_model, tok2 = rx.load_contestant(tmp_path / "scratchpad", "lora", str(tmp_path / "base"), "cpu")
     rows = rx.evaluate_format(peft_model, tok2, "scratchpad", {2: [(12, 34)]}, batch_size=1)
     assert len(rows) == 1 and rows["method"].tolist() == ["scratchpad"]
+
+
+def test_tables_of_the_notebook():
+    import pandas as pd
+
+    rows = pd.DataFrame([
+        {"method": "rfft", "digits": 6, "a": 123456, "b": 7, "correct": False, "first_list_len": 5},
+        {"method": "rfft", "digits": 6, "a": 123456, "b": 7, "correct": False, "first_list_len": 6},
+        {"method": "rfft", "digits": 6, "a": 7, "b": 123456, "correct": False, "first_list_len": 1},
+        {"method": "rfft", "digits": 7, "a": 1234567, "b": 7, "correct": True, "first_list_len": 7},
+        {"method": "direct", "digits": 7, "a": 1234567, "b": 7, "correct": False, "first_list_len": None}])
+    ev = rx.list_length_evidence(rows, 5)
+    assert ev.to_dict("records") == [
+        {"digits": 6, "problems": 2, "right": 0, "first_list_right_length": 1, "first_list_at_most_trained": 1},
+        {"digits": 7, "problems": 1, "right": 1, "first_list_right_length": 1, "first_list_at_most_trained": 0},
+        {"digits": "all", "problems": 3, "right": 1, "first_list_right_length": 2, "first_list_at_most_trained": 1}]
+    table = rx.accuracy_by_length(rows)
+    assert table[["method", "digits", "n", "correct"]].values.tolist() == [
+        ["direct", 7, 1, 0], ["rfft", 6, 3, 0], ["rfft", 7, 1, 1]]
+    who = rx.contestants_table(["rfft"], "tiny", [1, 5], ("base + LoRA", [1, 8]))
+    assert who.to_dict("records")[-1] == {"method": "caef", "model": "base + LoRA", "train_min_digits": 1,
+                                          "train_max_digits": 8}
+    assert rx.generation_row("rfft", {"prompts": 2, "new_tokens": 10, "seconds": 2.0})["tokens_per_s"] == 5.0
+
+
+@pytest.mark.parametrize("values,message", [
+    ({"rfft_model": "tiny-gpt2"}, "tiny-llama"),
+    ({"method": "lora"}, "method=lora"),
+    ({"formats": ["rfft", "rfft"]}, "twice"),
+    ({"test_lengths": []}, "test_lengths"),
+    ({"train_digits": [5, 1]}, "train_digits"),
+    ({"steps": {"rfft": 10}}, "steps"),
+    ({"generic_replay": 0.1}, "generic_steps"),
+    ({"formats": [], "caef": False}, "nothing to compare"),
+])
+def test_bad_notebook_parameters_are_refused_before_any_work(values, message):
+    from caef_lib.notebook_params import RfftParams
+    from caef_lib.params import ParameterError, validate
+
+    with pytest.raises(ParameterError, match=message):
+        validate(RfftParams, values, notebook="04_rfft")
+    assert validate(RfftParams, {}, notebook="04_rfft").train_config("rfft").adam_betas == (0.9, 0.98)
+
+
+def test_the_paper_profile_is_the_released_lora_recipe(tmp_path):
+    from caef_lib import runner
+    from caef_lib.notebook_params import RfftParams
+    from caef_lib.params import validate
+
+    folders = {}
+    for name in ("llama3", "gpt2", "llama2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text("{}")
+        folders[name] = tmp_path / name
+    runs = {r.name: r for r in runner.plan("paper", overrides=[
+        f"base_model={folders['llama3']}", f"lso_model={folders['gpt2']}", f"rfft_model={folders['llama2']}"])}
+    P = validate(RfftParams, runs["04_rfft"].params)
+    cfg = P.train_config("rfft")
+    assert (cfg.method, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lr, cfg.epochs, cfg.max_steps) == \
+        ("lora", 8, 16, 0.05, 2e-5, 1, 0)
+    assert cfg.lora_targets == "default" and cfg.adam_betas == (0.9, 0.999) and cfg.loss_on == "answer"

@@ -1,9 +1,9 @@
 """The length-generalisation experiment: train on 1-5 digit additions, test every length separately.
 
-    train = train_problems(1, 5, 2000, seed=0, exclude=tests)        # [(a, b), ...]
     tests = test_problems(range(1, 16), 50, seed=0)                  # {digits: [(a, b), ...]}
+    train = train_problems(1, 5, 2000, seed=0, exclude=tests)        # [(a, b), ...]
     tok = length_tokenizer()                                         # one tokenizer for the three formats
-    result = train_format("rfft", cfg, "tiny-llama", tok, train, out_dir, arch={...})
+    result = train_format("rfft", cfg, train, out_dir, tokenizer=tok, arch={...})
     rows = evaluate_format(model, tok, "rfft", tests)                # a row per problem: correct, first wrong line
 
 Problems are drawn as the paper's released length test (icl_learning.py, spec.md e.3): for N digits the longer
@@ -34,17 +34,21 @@ def draw_pair(rng: random.Random, digits: int) -> tuple[int, int]:
     return (a, b) if rng.random() < 0.5 else (b, a)
 
 
+def problems_of_length(digits: int) -> int:
+    """How many (a, b) have a longer operand of exactly `digits` digits: 10^(2d) - 10^(2d-2) (1 digit: 100)."""
+    return 100 if digits == 1 else 10 ** (2 * digits) - 10 ** (2 * digits - 2)
+
+
 def test_problems(lengths: Iterable[int], n: int, seed: int = 0) -> dict[int, list[tuple[int, int]]]:
-    """`n` distinct problems per length (fewer only where the length has fewer: 1 digit has 100), one seeded
+    """`n` distinct problems per length (at most half of the length's problems: 1 digit gets 50), one seeded
     generator per length, so a length's problems do not depend on which other lengths are asked for."""
     out = {}
     for digits in sorted(set(lengths)):
         if digits < 1:
             raise ValueError(f"test length {digits}: lengths are >= 1")
         rng = random.Random(f"rfft-test-{seed}-{digits}")
-        possible = 100 if digits == 1 else float("inf")
         seen: dict[tuple[int, int], None] = {}
-        while len(seen) < min(n, possible):
+        while len(seen) < min(n, problems_of_length(digits) // 2):
             seen.setdefault(draw_pair(rng, digits))
         out[digits] = list(seen)
     return out
@@ -72,18 +76,18 @@ def train_problems(min_digits: int, max_digits: int, n: int, seed: int = 0,
 
 # A trace's variable fields: digit lists, booleans, and numbers that are values (not part of a name like num1,
 # a section number like 2.1, or the constants of %10 and //10). What lies between them is constant text.
-FIELD = re.compile(r"\[(?:\d, )*\d?\]|True|False|(?<![A-Za-z0-9.%/(])\d+(?![0-9.])")
-SHAPES = ((59, 13), (95, 8), (8, 95), (0, 0), (999, 1), (5, 5), (12345, 678))
+VALUE_FIELD = re.compile(r"\[(?:\d, )*\d?\]|True|False|(?<![A-Za-z0-9.%/(])\d+(?![0-9.])")
+EXAMPLE_PROBLEMS = ((59, 13), (95, 8), (8, 95), (0, 0), (999, 1), (5, 5), (12345, 678))
 
 
 def constant_phrases() -> set[str]:
     """The constant text between the variable fields of the three formats (each becomes one token), plus `[` and
     `d, ` (a list `[5, 9, 3]` is `[`, `5, `, `9, `, `3`, `]`: two tokens a digit, whatever the list's length)."""
     phrases = {"[", *(f"{d}, " for d in range(10))}
-    for a, b in SHAPES:
+    for a, b in EXAMPLE_PROBLEMS:
         for fmt in FORMATS.values():
             for text in (fmt.prompt(a, b), fmt.target(a, b)):
-                phrases.update(g for g in FIELD.split(text) if g)
+                phrases.update(g for g in VALUE_FIELD.split(text) if g)
     return phrases
 
 
@@ -95,14 +99,14 @@ def length_tokenizer():
 
     from .generic import KINDS, generic_sample
 
-    texts = [fmt.prompt(a, b) + fmt.target(a, b) for a, b in SHAPES for fmt in FORMATS.values()]
+    texts = [fmt.prompt(a, b) + fmt.target(a, b) for a, b in EXAMPLE_PROBLEMS for fmt in FORMATS.values()]
     texts += [(lambda s: s["prompt"] + s["response"])(generic_sample(k, [1, 2])) for k in KINDS]
     return build_tokenizer(texts, "digit", phrases=constant_phrases(), model_max_length=8192)
 
 
 def samples(fmt: str, problems: Sequence[tuple[int, int]]) -> list[dict]:
     f = get_format(fmt)
-    return [{"prompt": f.prompt(a, b), "response": f.target(a, b)} for a, b in problems]
+    return [f.sample(a, b) for a, b in problems]
 
 
 def train_format(fmt: str, cfg, problems: Sequence[tuple[int, int]], out_dir: str | os.PathLike, *,
@@ -150,10 +154,16 @@ def first_wrong_line(answer: str, target: str) -> int | None:
 
 
 def iteration_of_line(target: str, line: int | None) -> int | None:
-    """Which loop iteration (1 = the last digits) a line of an RFFT trace belongs to; 0 before the loop."""
+    """Which loop iteration (1 = the last digits) a line of an RFFT trace belongs to: 0 before the first
+    iteration (the operands copied into lists, the first stop check), one more than the last iteration after the
+    loop (the final stop check, the carry block, the return)."""
     if line is None:
         return None
-    return target.split("\n")[:line + 1].count("2.2 one iteration")
+    lines = target.split("\n")
+    before = lines[:line + 1]
+    if "end the loop" in lines[:line]:
+        return before.count("2.2 one iteration") + 1
+    return before.count("2.2 one iteration")
 
 
 def evaluate_format(model, tokenizer, fmt: str, problems: dict[int, Sequence[tuple[int, int]]], *,
@@ -180,8 +190,7 @@ def evaluate_format(model, tokenizer, fmt: str, problems: dict[int, Sequence[tup
         rows.append({"method": fmt, "digits": d, "a": a, "b": b, "correct": bool(ok), "first_wrong_line": line,
                      "first_wrong_fraction": None if line is None else min(line / lines, 1.0),
                      "iteration": iteration_of_line(target, line) if fmt == "rfft" else None,
-                     "first_list_len": first_list_length(answer) if fmt == "rfft" else None,
-                     "operand_len": max(len(str(a)), len(str(b))), "answer": answer})
+                     "first_list_len": first_list_length(answer) if fmt == "rfft" else None, "answer": answer})
     return pd.DataFrame(rows)
 
 
@@ -194,8 +203,27 @@ def first_list_length(text: str) -> int | None:
     return len([x for x in m.group(1).split(",") if x.strip()])
 
 
+def notebook02_caef(paths) -> dict:
+    """Notebook 02's ADD executor and aligner for the CAEF contestant: {"base": its base folder, "adapters":
+    {name: folder}, "train_digits": [min, max] of notebook 01's training lengths}. A clear error when notebook 02
+    has not run or did not train them."""
+    import json
+
+    from ..results import require
+
+    folder02, folder01 = require(paths, "02_training"), require(paths, "01_traces")
+    meta02 = json.loads((folder02 / "metadata.json").read_text())
+    missing = {"add", "add_aligner"} - set(meta02.get("adapters", {}))
+    if missing:
+        raise RuntimeError(f"notebook 02 did not train {', '.join(sorted(missing))}: add 'add' to its ops, or run "
+                           f"this notebook with caef_adapters=train or caef=false")
+    params01 = json.loads((folder01 / "metadata.json").read_text())["parameters"]
+    return {"base": meta02["base_folder"], "adapters": {k: meta02["adapters"][k] for k in ("add", "add_aligner")},
+            "train_digits": [params01["min_digits"], params01["max_digits"]]}
+
+
 def caef_peft_model(base_folder: str, adapters: dict[str, str], device: str = "auto"):
-    """Notebook 02's tiny base (or any base folder) carrying the `add` and `add_aligner` adapters."""
+    """A base folder carrying the `add` and `add_aligner` adapters."""
     from ..models import load_base, load_trained
 
     model, tokenizer = load_base(base_folder, device)
@@ -223,25 +251,81 @@ def train_caef(problems: Sequence[tuple[int, int]], base_folder: str, out_dir: s
 
 
 def evaluate_caef(model, tokenizer, problems: dict[int, Sequence[tuple[int, int]]], *, batch_size: int = 128,
-                  progress: bool = False):
-    """CAEF's full process (aligner(I), ADD executor steps until halt, aligner(O)) on every test problem, scored
-    by result. Rows as `evaluate_format`'s; the first wrong line is the first call whose answer differs from the
-    machine's own (`first_wrong_kind`: executor or aligner)."""
+                  progress: bool = False, stats: dict | None = None):
+    """CAEF's full process (aligner(I), ADD executor steps until halt, aligner(O)) on every test problem, by the
+    batched engine (`caef_lib.batched_engine`), scored by result. Rows as `evaluate_format`'s; `first_wrong_line`
+    is the first call whose answer differs from the machine's own, `first_wrong_kind` its kind and
+    `first_wrong_adapter` who made it. `stats` receives prompts, new_tokens and seconds of generation."""
     import pandas as pd
 
-    from ..lso.caef_probe import run_caef
+    from .. import batched_engine as be
 
     pairs = [(d, a, b) for d in sorted(problems) for a, b in problems[d]]
-    out = run_caef(model, tokenizer, [(a, b) for _, a, b in pairs], batch_size=batch_size, progress=progress)
+    hf = be.HFModel(model, tokenizer, batch_size=batch_size)
+    out = be.run([("add", a, b) for _, a, b in pairs], hf, batch_size=batch_size, progress=progress,
+                 desc="CAEF full process")
+    if stats is not None:
+        stats.update(hf.stats)
     rows = []
     for (d, a, b), r in zip(pairs, out):
         line = r["first_wrong_call"]
         rows.append({"method": "caef", "digits": d, "a": a, "b": b, "correct": bool(r["correct"]),
                      "first_wrong_line": line,
                      "first_wrong_fraction": None if line is None else min(line / max(r["calls"], 1), 1.0),
-                     "first_wrong_kind": r["first_wrong_kind"], "calls": r["calls"], "error": r["error"],
-                     "operand_len": max(len(str(a)), len(str(b)))})
+                     "first_wrong_kind": r["first_wrong_kind"] if line is not None else None,
+                     "first_wrong_adapter": r["first_wrong_adapter"], "calls": r["calls"], "error": r["error"]})
     return pd.DataFrame(rows)
+
+
+def model_row(contestant: str, result) -> dict:
+    """A row of models.csv: the training summary of one contestant (`method` = the contestant, `train_method` =
+    full or lora)."""
+    from ..adapters import summary_row
+
+    row = {k: v for k, v in summary_row(result).items() if k not in ("op", "kind")}
+    return {**row, "train_method": row.get("method"), "method": contestant}
+
+
+def generation_row(contestant: str, stats: dict) -> dict:
+    """A row of generation.csv: prompts, generated tokens, seconds and tokens/s of one contestant's answers."""
+    seconds = stats.get("seconds") or float("nan")
+    return {"method": contestant, "prompts": stats.get("prompts"), "new_tokens": stats.get("new_tokens"),
+            "seconds": round(seconds, 3), "tokens_per_s": round(stats.get("new_tokens", 0) / seconds, 1)}
+
+
+def contestants_table(formats: Sequence[str], model: str, train_digits: Sequence[int],
+                      caef: tuple[str, Sequence[int]] | None = None):
+    """contestants.csv: method, model, train_min_digits, train_max_digits (what the figures label)."""
+    import pandas as pd
+
+    rows = [{"method": f, "model": model, "train_min_digits": train_digits[0], "train_max_digits": train_digits[1]}
+            for f in formats]
+    if caef is not None:
+        rows.append({"method": "caef", "model": caef[0], "train_min_digits": caef[1][0],
+                     "train_max_digits": caef[1][1]})
+    return pd.DataFrame(rows)
+
+
+def list_length_evidence(rows, train_max: int):
+    """Does RFFT fail because it cannot write a list longer than it was trained on? For the RFFT test problems
+    whose first operand has more than `train_max` digits, per length: problems, right (answered right), and how
+    long the first list of the answer (`num1=[...]`, the first operand's copy) was: first_list_right_length and
+    first_list_at_most_trained (counts of problems). A last row `all` sums over lengths."""
+    import pandas as pd
+
+    r = rows[rows["method"] == "rfft"].copy()
+    r = r[r["a"].astype(str).str.len() > train_max]
+    columns = ["digits", "problems", "right", "first_list_right_length", "first_list_at_most_trained"]
+    if r.empty:
+        return pd.DataFrame(columns=columns)
+    r["same"] = r["first_list_len"] == r["a"].astype(str).str.len()
+    r["short"] = r["first_list_len"] <= train_max
+    table = r.groupby("digits").agg(problems=("correct", "size"), right=("correct", "sum"),
+                                    first_list_right_length=("same", "sum"),
+                                    first_list_at_most_trained=("short", "sum")).reset_index()
+    total = table.drop(columns="digits").sum().to_dict()
+    table = pd.concat([table, pd.DataFrame([{"digits": "all", **total}])], ignore_index=True)
+    return table[columns]
 
 
 def accuracy_by_length(rows) -> "pd.DataFrame":

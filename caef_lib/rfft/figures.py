@@ -75,17 +75,23 @@ def rfft_first_error(paths):
     wrong = rows[~rows["correct"].astype(bool)]
     panels = [(m, y, label) for m, y, label in (
         ("scratchpad", "first_wrong_line", "first wrong line of the trace"),
-        ("rfft", "iteration", "loop iteration of the first wrong line\n(0 = copying the operands)"),
+        ("rfft", "iteration", "loop iteration of the first wrong line\n(0 = before the loop, last + 1 = after it)"),
         ("caef", "first_wrong_line", "first wrong call of the process"))
         if m in set(rows["method"])]
+    if not panels:
+        fig, ax = plt.subplots(figsize=(5, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no step-by-step contestant (scratchpad, RFFT, CAEF) in this run", ha="center",
+                va="center", fontsize=9)
+        return fig
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
     for ax, (method, y, label) in zip(axes[0], panels):
         g = wrong[(wrong["method"] == method) & wrong[y].notna()]
-        if method == "caef" and "first_wrong_kind" in g:
-            for kind, colour in (("aligner", "#9467bd"), ("executor", COLOURS["caef"])):
-                k = g[g["first_wrong_kind"] == kind]
-                ax.scatter(k["digits"], k[y], s=12, alpha=0.35, color=colour, label=kind)
-            ax.legend(fontsize=7, title="wrong adapter", title_fontsize=7)
+        if method == "caef" and "first_wrong_adapter" in g:
+            aligner = g["first_wrong_adapter"].astype(str).str.endswith("_aligner")
+            for who, colour, part in (("aligner", "#9467bd", g[aligner]), ("executor", COLOURS["caef"], g[~aligner])):
+                ax.scatter(part["digits"], part[y], s=12, alpha=0.35, color=colour, label=who)
+            ax.legend(fontsize=7, title="wrong call made by", title_fontsize=7)
         else:
             ax.scatter(g["digits"], g[y], s=12, alpha=0.35, color=COLOURS[method])
         med = g.groupby("digits")[y].median()

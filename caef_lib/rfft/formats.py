@@ -16,7 +16,8 @@ Texts (../shared/reference/case_or_rule/spec.md, section d):
 How question and code are joined in the RFFT input is not released (spec d.5). The kit's choice: the question
 line, then the code starting on the next line (the released code template begins with a newline), nothing else.
 
-Scoring by value. RFFT: the last digit list of the text, leading carry included, read as an integer. The released
+Scoring by value. RFFT: the last line of the text, when it is a digit list, leading carry included, read as an
+integer. The released
 Llama parser keeps only the text before the first "end", i.e. the result list *before* the final-carry step, so
 a wrong or missing leading carry digit would go unnoticed; the kit scores the whole sum instead.
 """
@@ -123,8 +124,11 @@ NUMBER = re.compile(r"\d+")
 
 
 def _last_list(text: str) -> str | None:
-    found = LIST.findall(str(text))
-    return str(int(found[-1].replace(", ", ""))) if found else None
+    """An RFFT answer's value: its last non-empty line, when that line is a digit list (a trace cut before its
+    final list is wrong, even if an earlier list holds the sum)."""
+    lines = [x for x in str(text).split("\n") if x.strip()]
+    m = LIST.fullmatch(lines[-1].strip()) if lines else None
+    return str(int(m.group(1).replace(", ", ""))) if m else None
 
 
 def _last_number(text: str) -> str | None:
@@ -146,9 +150,8 @@ class Format:
     extract: Callable[[str], str | None]
 
     def sample(self, a: int, b: int) -> dict:
-        """{"prompt", "response", "a", "b"}: one training or test sample."""
-        check_operands(a, b)
-        return {"prompt": self.prompt(a, b), "response": self.target(a, b), "a": a, "b": b}
+        """{"prompt", "response"}: one training sample (the kit's training data calls the target `response`)."""
+        return {"prompt": self.prompt(a, b), "response": self.target(a, b)}
 
 
 def _question(a: int, b: int) -> str:
@@ -156,9 +159,19 @@ def _question(a: int, b: int) -> str:
     return f"{a}+{b}="
 
 
+def _direct_target(a: int, b: int) -> str:
+    check_operands(a, b)
+    return str(a + b)
+
+
+def _scratchpad_target(a: int, b: int) -> str:
+    check_operands(a, b)
+    return "\n".join(addition_trace(str(a), str(b)))
+
+
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("direct", _question, lambda a, b: str(a + b), _last_number),
-    Format("scratchpad", _question, lambda a, b: "\n".join(addition_trace(str(a), str(b))), _last_line_number),
+    Format("direct", _question, _direct_target, _last_number),
+    Format("scratchpad", _question, _scratchpad_target, _last_line_number),
     Format("rfft", lambda a, b: f"{INSTRUCTION}\n{_question(a, b)}{RULE}", rfft_trace, _last_list),
 )}
 
