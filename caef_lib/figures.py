@@ -18,7 +18,7 @@ from .results import MissingResults
 
 # Modules that register figures (imported by `redraw_all`).
 FIGURE_MODULES: list[str] = ["caef_lib.datasets.report", "caef_lib.adapters", "caef_lib.lso.figures",
-                             "caef_lib.rfft.figures"]
+                             "caef_lib.rfft.figures", "caef_lib.caef_tables"]
 
 
 @dataclass(frozen=True)

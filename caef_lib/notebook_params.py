@@ -389,10 +389,56 @@ class RfftParams(Common):
                       max_steps=self.caef_steps[adapter], seed=self.seed)
 
 
+@dataclass
+class CaefTablesParams(Common):
+    model: str = param("trained", choices=("trained", "oracle", "noisy-oracle"),
+                       help="trained: base_model with its adapters; oracle / noisy-oracle: the symbolic machines "
+                            "(with `noise` faults per call), as checks of the pipeline")
+    noise: float = param(0.05, min=0.0, max=1.0, help="noisy-oracle: probability that a call's answer is corrupted")
+    base_model: str = param("tiny-llama", kind="model",
+                            help="the base the adapters were trained on (notebook 02's base_model: the same name, so "
+                                 "-p base_model=... reaches both)")
+    adapters_dir: str = param("", help="folder with one adapter folder per name ('' = notebook 02's, "
+                                       "data/models/<profile>/<base>/)")
+    adapter_map: str = param("", help="YAML file mapping adapter names (add, add_aligner, add_direct, ..., "
+                                      "reflection, left_mask) to peft folders anywhere on disk")
+    ops: list[str] = param(["add"], help="operators (add, sub, mul, div, equal, greater_than, less_than, "
+                                         "reflection, left_mask, long_mul, long_div) or 'all' (the seven of Table 1 "
+                                         "and long_mul, long_div)")
+    lengths: list[int] = param([1, 3, 5, 8, 16, 32], min=1, max=1000,
+                               help="operand lengths: the trained ones and beyond them (length generalisation)")
+    n: int = param(30, min=1, help="problems per operator and length (the same problems in every mode)")
+    direct: bool = param(True, help="Table 1's direct-answer baseline (the <op>_direct adapters of notebook 02)")
+    components: bool = param(True, help="Table 2: executor (every step right), aligner(I), aligner(O)")
+    eval_batch_size: int = param(128, min=1, help="problems in flight in the batched engine")
+
+    def check(self) -> None:
+        from .batched_engine import ALL
+        from .machines import MACHINES
+        from .params import ParameterError
+
+        unknown = [o for o in self.ops if o != "all" and o not in MACHINES]
+        if unknown or not self.ops:
+            raise ParameterError(f"ops: unknown {unknown or '(none)'}; use {', '.join(ALL)}, reflection, "
+                                 f"left_mask or all")
+        if self.adapters_dir and self.adapter_map:
+            raise ParameterError("give adapters_dir or adapter_map, not both")
+        if self.model != "trained" and (self.adapters_dir or self.adapter_map):
+            raise ParameterError(f"model={self.model} uses no adapters: leave adapters_dir and adapter_map empty")
+        if not self.lengths:
+            raise ParameterError("lengths: give at least one")
+
+    def op_list(self) -> list[str]:
+        from .batched_engine import ALL
+
+        return list(dict.fromkeys(o for op in self.ops for o in (ALL if op == "all" else [op])))
+
+
 NOTEBOOK_PARAMS: dict[str, type] = {
     "00_environment": EnvironmentParams,
     "01_traces": TracesParams,
     "02_training": TrainingParams,
     "03_leave_square_out": LeaveSquareOutParams,
     "04_rfft": RfftParams,
+    "05_caef_tables": CaefTablesParams,
 }

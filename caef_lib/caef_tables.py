@@ -1,0 +1,180 @@
+"""Notebook 05's tables: CAEF's Table 1 (accuracy per operator and length, CAEF against direct answers) and Table 2
+(executor and aligners alone), measured by the batched engine, written as CSV, Markdown and LaTeX.
+
+    rows = measure(model, ["add"], [1, 5, 8, 16], n=30, seed=0)   # a row per problem and mode (batched_engine.run)
+    t1, t2 = table1(rows), table2(rows)                           # op, digits, method/component, n, correct, ...
+
+Table 1 (the seven operators with an aligner) `method`: `caef` (the full process: aligner(I), executors with
+CALLs, aligner(O)) and `direct` (the `<op>_direct` adapter's answer to the expression). Table 2 `component`:
+`executor` (from the true q0 text, every step right: the first wrong call ends the problem; reflection and
+left_mask too), `aligner_input`, `aligner_output`. Every cell carries a 95 %
+Wilson interval. Models the kit cannot run (the paper's LLaMA-3.1-8B-Instruct and GPT-4o baselines) get a row
+`not known`: the kit has no source for their numbers and never fills a cell with a guess.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import batched_engine as be
+from .machines import get
+
+TABLE_COLUMNS = ["op", "digits", "method", "n", "correct", "accuracy", "ci_low", "ci_high"]
+NOT_MEASURED = ("LLaMA-3.1-8B-Instruct", "GPT-4o")  # the paper's baselines (no numbers in the kit's sources)
+
+
+def modes_for(op: str, direct: bool = True, components: bool = True) -> list[str]:
+    """The engine modes one operator is measured in (reflection and left_mask: the executor only)."""
+    if get(op).symbol is None:
+        return ["executor"]
+    return ["full"] + (["direct"] if direct else []) + (["executor", "aligner_input", "aligner_output"]
+                                                         if components else [])
+
+
+def measure(model, ops: Sequence[str], lengths: Sequence[int], n: int, *, seed: int = 0, direct: bool = True,
+            components: bool = True, batch_size: int = 128, progress: bool = False) -> list[dict]:
+    """Every operator at every length in every mode it has (`modes_for`), the same `n` problems for all modes."""
+    rows = []
+    for op in ops:
+        if not components and get(op).symbol is None:
+            continue
+        for digits in lengths:
+            problems = be.draw_problems(op, digits, n, seed)
+            for mode in modes_for(op, direct, components):
+                out = be.run(problems, model, mode=mode, batch_size=batch_size, progress=progress,
+                             stop_at_first_error=mode == "executor", desc=f"{op} {digits} {mode}")
+                rows += [{**r, "digits": digits} for r in out]
+    return rows
+
+
+def _table(rows: Sequence[dict], modes: dict[str, str], column: str):
+    import pandas as pd
+
+    from .stats import accuracy_row
+
+    out = []
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["mode"] in modes:
+            groups.setdefault((r["op"], r["digits"], modes[r["mode"]]), []).append(r)
+    for (op, digits, name), g in groups.items():
+        out.append({"op": op, "digits": digits, column: name, **accuracy_row(sum(r["correct"] for r in g), len(g))})
+    return pd.DataFrame(out, columns=["op", "digits", column, "n", "correct", "accuracy", "ci_low", "ci_high"])
+
+
+def table1(rows: Sequence[dict], not_measured: Sequence[str] = NOT_MEASURED):
+    """CAEF's full process and the direct-answer baseline per operator and length (the operators with an aligner,
+    as the paper's Table 1), plus a `not known` row for each model the kit cannot run."""
+    import pandas as pd
+
+    measured = _table(rows, {"full": "caef", "direct": "direct"}, "method")
+    cells = measured[["op", "digits"]].drop_duplicates()
+    unknown = [{"op": op, "digits": d, "method": f"{name}: not known"} for op, d in cells.itertuples(index=False)
+               for name in not_measured]
+    out = pd.concat([measured, pd.DataFrame(unknown, columns=["op", "digits", "method"])], ignore_index=True)
+    return out.astype({"n": "Int64", "correct": "Int64"})[TABLE_COLUMNS]
+
+
+def table2(rows: Sequence[dict]):
+    """Executor (every step right) and aligner(I) / aligner(O) accuracy per operator and length."""
+    t = _table(rows, {"executor": "executor", "aligner_input": "aligner_input", "aligner_output": "aligner_output"},
+               "component")
+    t.insert(2, "method", "caef")
+    return t
+
+
+def first_errors(rows: Sequence[dict]):
+    """The wrong problems of the full process (the executor run for operators without an aligner): op, digits,
+    first_wrong_call, first_wrong_kind, first_wrong_field, first_wrong_adapter, calls."""
+    import pandas as pd
+
+    keep = [r for r in rows if not r["correct"] and (r["mode"] == "full" or (r["mode"] == "executor"
+                                                                                 and get(r["op"]).symbol is None))]
+    columns = ["op", "digits", "first_wrong_call", "first_wrong_kind", "first_wrong_field", "first_wrong_adapter",
+               "calls"]
+    return pd.DataFrame(keep, columns=columns) if keep else pd.DataFrame(columns=columns)
+
+
+def _cell(row) -> str:
+    import math
+
+    if row["n"] is None or (isinstance(row["n"], float) and math.isnan(row["n"])):
+        return "not known"
+    return f"{100 * row['accuracy']:.1f} [{100 * row['ci_low']:.0f}, {100 * row['ci_high']:.0f}] (n={int(row['n'])})"
+
+
+def wide(table, column: str = "method"):
+    """One row per operator and `column` value, one column per length, each cell `acc [low, high] (n=N)`."""
+    t = table.assign(cell=[_cell(r) for r in table.to_dict("records")])
+    return t.pivot_table(index=["op", column], columns="digits", values="cell", aggfunc="first", sort=False)
+
+
+def to_markdown(table, column: str = "method") -> str:
+    w = wide(table, column)
+    header = ["op", column] + [f"{d} digits" for d in w.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for (op, name), cells in w.iterrows():
+        lines.append("| " + " | ".join([op, name] + [str(c) if isinstance(c, str) else "" for c in cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(table, column: str = "method") -> str:
+    """A booktabs tabular (no pandas Styler, so no jinja2 needed): accuracy % with the 95 % interval."""
+    w = wide(table, column)
+    esc = lambda s: str(s).replace("_", r"\_").replace("%", r"\%")
+    lines = [r"\begin{tabular}{ll" + "r" * len(w.columns) + "}", r"\toprule",
+             " & ".join(["op", esc(column)] + [f"{d} digits" for d in w.columns]) + r" \\", r"\midrule"]
+    for (op, name), cells in w.iterrows():
+        lines.append(" & ".join([esc(op), esc(name)] + [esc(c) if isinstance(c, str) else "" for c in cells])
+                     + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def save_tables(run, t1, t2) -> None:
+    """table1 and table2 as CSV (in the report card), Markdown and LaTeX, in the notebook's results folder."""
+    from . import io
+
+    for name, table, column in (("table1", t1, "method"), ("table2", t2, "component")):
+        run.save_table(name, table, headline=True)
+        io.write_text(run.dir / f"{name}.md", to_markdown(table, column))
+        io.write_text(run.dir / f"{name}.tex", to_latex(table, column))
+
+
+# ----------------------------------------------------------------------------------------------- figure
+from .figures import figure  # noqa: E402  (registered when the module is imported)
+
+NOTEBOOK = "05_caef_tables"
+KIND_COLOURS = {"malformed": "#7f7f7f", "state": "#1f77b4", "command": "#ff7f0e", "call": "#9467bd",
+                "return": "#8c564b", "aligner_input": "#d62728", "aligner_output": "#e377c2", "step_limit": "#000000"}
+
+
+@figure("caef_first_error", notebook=NOTEBOOK)
+def caef_first_error(paths):
+    """Where the first wrong call falls (its index in the process) against operand length, coloured by its kind,
+    one panel per operator: from problems.parquet."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from .results import MissingResults
+
+    path = paths.results(NOTEBOOK) / "first_errors.parquet"
+    if not path.is_file():
+        raise MissingResults(f"{path} is missing; run notebook {NOTEBOOK} first")
+    wrong = pd.read_parquet(path)
+    ops = list(dict.fromkeys(wrong["op"])) or ["(none)"]
+    fig, axes = plt.subplots(1, len(ops), figsize=(4.2 * len(ops), 3.6), squeeze=False)
+    for ax, op in zip(axes[0], ops):
+        g = wrong[(wrong["op"] == op) & wrong["first_wrong_call"].notna()]
+        for kind, part in g.groupby("first_wrong_kind"):
+            ax.scatter(part["digits"], part["first_wrong_call"], s=14, alpha=0.5, label=kind,
+                       color=KIND_COLOURS.get(kind))
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("operand digits")
+        ax.set_ylabel("first wrong call (index in the process)")
+        ax.set_title(op if len(g) else f"{op}: no wrong call", fontsize=9)
+        ax.grid(alpha=0.3)
+        if len(g):
+            ax.legend(fontsize=7, title="kind", title_fontsize=7)
+    fig.suptitle("CAEF: where wrong problems first go wrong", fontsize=10)
+    fig.tight_layout()
+    return fig
