@@ -161,3 +161,64 @@ def test_a_model_folder_with_an_adapter_map(tmp_path, one_thread):
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)["rows"][0]
     assert row["n"] == 2 and row["correct"] + sum(row["errors"].values()) == 2
+
+
+def _llama3_like_tokenizer():
+    """A byte-level BPE that groups digits by up to three and has no pad token, as Llama-3's does."""
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    texts = [t for a, b in [(45, 67), (12345, 678), (9, 99999999), (31415926, 27182818)]
+             for c in run_oracle("add", a, b)["calls"] for t in (c["prompt"], c["answer"])]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\d{1,3}"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts * 5, trainers.BpeTrainer(
+        vocab_size=400, special_tokens=["<|begin_of_text|>", "<|end_of_text|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(
+        single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>")
+
+
+def test_a_llama3_shaped_folder_runs_through_the_engine_and_the_cli(tmp_path, one_thread):
+    """Random weights, a digit-grouping byte-level BPE without a pad token: padding, BOS and EOS handling must
+    not change any answer, every problem ends, and the CLI reads the folder and its adapters."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from caef_lib.generation import generate, pad_id_of
+    from caef_lib.models import load_base, load_trained
+    from caef_lib.training import TrainConfig, train
+
+    tok = _llama3_like_tokenizer()
+    assert tok.pad_token is None and pad_id_of(tok) == tok.eos_token_id
+    assert tok.convert_ids_to_tokens(tok("12345678+9=")["input_ids"])[1] == "123"
+    import torch
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=4, num_key_value_heads=2, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id, max_position_embeddings=1024)
+    LlamaForCausalLM(config).save_pretrained(tmp_path / "base")
+    tok.save_pretrained(tmp_path / "base")
+    model, tok = load_base(str(tmp_path / "base"), "cpu")
+    cfg = TrainConfig(method="lora", lora_r=2, lora_alpha=4, batch_size=2, max_steps=1, max_length=512)
+    samples = [{"prompt": c["prompt"], "response": c["answer"]} for c in run_oracle("add", 12, 34)["calls"]]
+    for name in ("add", "add_aligner"):
+        train(cfg, model, tok, samples, tmp_path / "adapters" / name, progress=False)
+    for name in ("add", "add_aligner"):
+        model = load_trained(model, tmp_path / "adapters" / name, name, "cpu")
+    calls = run_oracle("add", 4513, 87)["calls"]
+    prompts, names = [c["prompt"] for c in calls], [c["executor"] for c in calls]
+    together = generate(model, tok, prompts, max_new_tokens=12, batch_size=len(prompts), adapter_names=names)
+    alone = [generate(model, tok, [p], max_new_tokens=12, adapter_names=[n])[0] for p, n in zip(prompts, names)]
+    assert together == alone  # left padding with EOS as pad, mixed adapters: the same answers
+    rows = be.run(be.draw_problems("add", 3, 5), be.HFModel(model, tok, batch_size=3), batch_size=3)
+    assert len(rows) == 5 and all(r["first_wrong_kind"] in KINDS for r in rows if not r["correct"])
+    r = _eval("--model", str(tmp_path / "base"), "--adapters", str(tmp_path / "adapters"), "--ops", "add",
+              "--digits", "2", "--n", "3", "--json", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    row = json.loads(r.stdout)["rows"][0]
+    assert row["correct"] + sum(row["errors"].values()) == 3
