@@ -7,7 +7,7 @@
 The driver keeps up to `batch_size` problems in flight and refills the batch from the queue as problems finish:
 no lock-step, no batch waiting for its slowest member, no finished problem carried along. Each round asks the
 model for the pending call of every live problem at once (`model(requests) -> answers`; a real model answers them
-in one mixed-adapter batch, `HFModel`), feeds the answers back, and compares each answer with the machine's own
+in one batch per adapter or one mixed-adapter batch, `HFModel`), feeds the answers back, and compares each answer with the machine's own
 answer to the same prompt (`engine.oracle_answer`): the first call that differs is recorded with its kind
 (`call_errors.classify`). With `stop_at_first_error` a problem ends at its first wrong call (what "every step
 right" needs, and much cheaper). Scoring is by result, as the reference scores it, so a problem can be right with
@@ -273,12 +273,16 @@ class NoisyOracle:
 
 
 class HFModel:
-    """A transformers/peft model carrying the adapters: each round's calls in one mixed-adapter batch
-    (`adapter_names`), greedy, each call bounded by the longest answer the machine can give to its prompt (plus
-    `slack` tokens; a prompt the machine cannot answer gets the prompt's own length)."""
+    """A transformers/peft model carrying the adapters, answering greedily with the KV cache, each call bounded by
+    the longest answer the machine can give to its prompt (plus `slack` tokens; a prompt the machine cannot answer
+    gets the prompt's own length). `grouping`: "adapter" runs one batch per adapter (`set_adapter`), "mixed" one
+    batch for the whole round (peft `adapter_names`); benchmarks/executor_throughput.py measures both."""
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 128, slack: int = 8):
+    def __init__(self, model, tokenizer, *, batch_size: int = 128, slack: int = 8, grouping: str = "adapter"):
+        if grouping not in ("adapter", "mixed"):
+            raise ValueError(f"grouping {grouping!r}: 'adapter' or 'mixed'")
         self.model, self.tokenizer, self.batch_size, self.slack = model, tokenizer, batch_size, slack
+        self.grouping = grouping
         self.stats = {"prompts": 0, "new_tokens": 0, "seconds": 0.0}
 
     def limit(self, adapter: str, prompt: str) -> int:
@@ -288,16 +292,30 @@ class HFModel:
             answer = prompt
         return len(self.tokenizer(answer, add_special_tokens=False)["input_ids"]) + self.slack
 
-    def __call__(self, requests: Sequence[Request]) -> list[str]:
+    def _generate(self, requests: Sequence[Request], adapter_names) -> list[str]:
         from .generation import generate
 
         stats: dict = {}
-        t0 = time.perf_counter()
         out = generate(self.model, self.tokenizer, [r.prompt for r in requests],
                        max_new_tokens=[self.limit(r.adapter, r.prompt) for r in requests],
-                       batch_size=self.batch_size, adapter_names=[r.adapter for r in requests], stats=stats)
+                       batch_size=self.batch_size, adapter_names=adapter_names, stats=stats)
         self.stats["prompts"] += stats.get("prompts", 0)
         self.stats["new_tokens"] += stats.get("new_tokens", 0)
+        return out
+
+    def __call__(self, requests: Sequence[Request]) -> list[str]:
+        t0 = time.perf_counter()
+        if self.grouping == "mixed":
+            out = self._generate(requests, [r.adapter for r in requests])
+        else:
+            out = [""] * len(requests)
+            groups: dict[str, list[int]] = {}
+            for i, r in enumerate(requests):
+                groups.setdefault(r.adapter, []).append(i)
+            for adapter, idx in groups.items():
+                self.model.set_adapter(adapter)
+                for i, answer in zip(idx, self._generate([requests[i] for i in idx], None)):
+                    out[i] = answer
         self.stats["seconds"] += time.perf_counter() - t0
         return out
 
