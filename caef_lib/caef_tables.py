@@ -165,11 +165,15 @@ def caef_first_error(paths):
     fig, axes = plt.subplots(1, len(ops), figsize=(4.2 * len(ops), 3.6), squeeze=False)
     for ax, op in zip(axes[0], ops):
         g = wrong[(wrong["op"] == op) & wrong["first_wrong_call"].notna()]
-        for kind, part in g.groupby("first_wrong_kind"):
-            ax.scatter(part["digits"], part["first_wrong_call"], s=14, alpha=0.5, label=kind,
+        counts = g.groupby(["first_wrong_kind", "digits", "first_wrong_call"]).size().rename("n").reset_index()
+        for kind, part in counts.groupby("first_wrong_kind"):
+            ax.scatter(part["digits"], part["first_wrong_call"], s=12 + 6 * part["n"], alpha=0.6, label=kind,
                        color=KIND_COLOURS.get(kind))
+        lengths = sorted(wrong["digits"].unique())
         ax.set_xscale("log", base=2)
-        ax.set_xlabel("operand digits")
+        ax.set_xticks(lengths, [str(d) for d in lengths])
+        ax.minorticks_off()
+        ax.set_xlabel("operand digits (marker area: problems)")
         ax.set_ylabel("first wrong call (index in the process)")
         ax.set_title(op if len(g) else f"{op}: no wrong call", fontsize=9)
         ax.grid(alpha=0.3)
