@@ -13,7 +13,8 @@ answer to the same prompt (`engine.oracle_answer`): the first call that differs 
 right" needs, and much cheaper). Scoring is by result, as the reference scores it, so a problem can be right with
 a wrong call on the way (its `first_wrong_kind` is then kept, but it counts as correct).
 
-Modes: `full` (aligner(I), executors with CALLs, aligner(O)); `executor` (from the true q0 text, scored by the
+Modes: `full` (aligner(I), executors with CALLs, aligner(O)); `step` (single transitions from a test file,
+`run_steps`); `executor` (from the true q0 text, scored by the
 final state: the reference's `--execute`); `aligner_input` and `aligner_output` (one aligner call each, scored by
 exact match with the rule-based aligner); `direct` (the direct-answer baseline: one `<op>_direct` call on the
 expression, right when it answers the result).
@@ -174,6 +175,26 @@ def _row(problem, p, mode: str, wrong: dict | None) -> dict:
             "first_wrong_call": wrong.get("first_wrong_call"), "first_wrong_kind": kind,
             "first_wrong_field": wrong.get("first_wrong_field"), "first_wrong_adapter": wrong.get("first_wrong_adapter"),
             "first_wrong_depth": wrong.get("first_wrong_depth")}
+
+
+def run_steps(adapter: str, samples: Sequence[dict], model: Callable[[list[Request]], list[str]], *,
+              batch_size: int = 256) -> list[dict]:
+    """Single transitions (the reference's one-step mode): each {"prompt", "response"} of a test file is one call
+    of `adapter`, right when the answer equals the response (after strip, as the reference scores it); a wrong one
+    is classified like any wrong call. Rows as `run`'s, mode "step", digits None."""
+    rows = []
+    for s0 in range(0, len(samples), batch_size):
+        chunk = samples[s0:s0 + batch_size]
+        requests = [Request(s0 + i, 0, adapter, x["prompt"]) for i, x in enumerate(chunk)]
+        for x, answer in zip(chunk, model(requests)):
+            answer = answer if isinstance(answer, str) else ""
+            ok = answer.strip() == x["response"].strip()
+            kind, field = (None, None) if ok else classify(adapter, x["prompt"], answer, x["response"])
+            rows.append({"op": adapter, "a": None, "b": None, "digits": None, "mode": "step", "correct": ok,
+                         "result": answer, "error": None, "calls": 1, "first_wrong_call": None if ok else 0,
+                         "first_wrong_kind": kind, "first_wrong_field": field, "first_wrong_adapter": None if ok
+                         else adapter, "first_wrong_depth": None if ok else 0})
+    return rows
 
 
 def summarise(rows: Iterable[dict], keys: Sequence[str] = ("op", "digits", "mode")) -> list[dict]:

@@ -44,9 +44,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--noise", type=float, default=0.0, help="noisy-oracle: probability that a call is corrupted")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ops", required=True, help="comma-separated operators, or 'all' (" + ",".join(be.ALL) + ")")
-    p.add_argument("--digits", required=True, help="comma-separated operand lengths")
-    p.add_argument("--n", type=int, required=True, help="problems per operator and length")
-    p.add_argument("--mode", default="full", choices=be.MODES)
+    p.add_argument("--digits", default="", help="comma-separated operand lengths (not with --mode step)")
+    p.add_argument("--n", type=int, required=True, help="problems per operator and length (step: the first N "
+                   "lines of the steps file)")
+    p.add_argument("--mode", default="full", choices=(*be.MODES, "step"))
+    p.add_argument("--steps-file", help="--mode step: a JSONL file of single transitions {\"prompt\", "
+                   "\"response\"} of the one operator in --ops (e.g. data/<profile>/traces/add/executor.test.jsonl)")
     p.add_argument("--stop-at-first-error", action="store_true", help="end a problem at its first wrong call")
     p.add_argument("--batch-size", type=int, default=256, help="problems in flight")
     p.add_argument("--device", default="auto")
@@ -65,12 +68,22 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if args.mode.startswith("aligner") and any(MACHINES[o].symbol is None for o in ops):
         raise UsageError(f"--mode {args.mode}: {', '.join(o for o in ops if MACHINES[o].symbol is None)} "
                          f"have no aligner")
+    if args.mode == "step":
+        if len(ops) != 1 or not args.steps_file:
+            raise UsageError("--mode step needs one operator in --ops and --steps-file")
+        if not Path(args.steps_file).expanduser().is_file():
+            raise UsageError(f"--steps-file {args.steps_file!r} does not exist")
+        if args.digits:
+            raise UsageError("--mode step reads its problems from --steps-file: leave out --digits")
+        args.op_list, args.digit_list = ops, []
+    elif args.steps_file:
+        raise UsageError("--steps-file is for --mode step")
     try:
-        digits = [int(d) for d in args.digits.split(",") if d.strip()]
+        digits = [int(d) for d in args.digits.split(",") if d.strip()] if args.mode != "step" else [1]
     except ValueError:
         raise UsageError(f"--digits {args.digits!r}: comma-separated integers") from None
     if not digits or min(digits) < 1:
-        raise UsageError("--digits: lengths >= 1")
+        raise UsageError("--digits: lengths >= 1 (required except with --mode step)")
     if args.n < 1 or args.batch_size < 1:
         raise UsageError("--n and --batch-size must be >= 1")
     if not 0 <= args.noise <= 1:
@@ -79,8 +92,25 @@ def parse(argv: list[str]) -> argparse.Namespace:
         raise UsageError("--noise is for --model noisy-oracle")
     if args.adapters and args.adapter_map:
         raise UsageError("give --adapters or --adapter-map, not both")
-    args.op_list, args.digit_list = ops, digits
+    args.op_list, args.digit_list = ops, [] if args.mode == "step" else digits
     return args
+
+
+def read_steps(path: str, n: int) -> list[dict]:
+    """The first `n` {"prompt", "response"} lines of a JSONL file (a malformed line is a UsageError)."""
+    out = []
+    with open(Path(path).expanduser(), encoding="utf-8") as f:
+        for i, line in enumerate(f, 1):
+            if len(out) >= n:
+                break
+            try:
+                x = json.loads(line)
+                out.append({"prompt": str(x["prompt"]), "response": str(x["response"])})
+            except (ValueError, KeyError, TypeError):
+                raise UsageError(f"--steps-file line {i}: not a JSON object with prompt and response") from None
+    if not out:
+        raise UsageError("--steps-file has no lines")
+    return out
 
 
 def needed_adapters(problems, modes) -> list[str]:
@@ -174,13 +204,19 @@ def main(argv: list[str]) -> int:
     try:
         args = parse(argv)
         problems = {(op, d): be.draw_problems(op, d, args.n, args.seed) for op in args.op_list for d in args.digit_list}
-        model = build_model(args.model, [p for ps in problems.values() for p in ps], args.mode,
+        steps = read_steps(args.steps_file, args.n) if args.mode == "step" else []
+        sample = [p for ps in problems.values() for p in ps] or be.draw_problems(args.op_list[0], 2, 1)
+        model = build_model(args.model, sample, "executor" if args.mode == "step" else args.mode,
                             profile=args.profile, adapters=args.adapters or "", adapter_map=args.adapter_map or "",
                             noise=args.noise, seed=args.seed, device=args.device, batch_size=args.batch_size)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     rows = []
+    if steps:
+        t0 = time.perf_counter()
+        out = be.run_steps(args.op_list[0], steps, model, batch_size=args.batch_size)
+        rows.append({**be.summarise(out)[0], "seconds": round(time.perf_counter() - t0, 3)})
     for (op, d), ps in problems.items():
         t0 = time.perf_counter()
         out = be.run(ps, model, mode=args.mode, batch_size=args.batch_size,

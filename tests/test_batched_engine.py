@@ -222,3 +222,20 @@ def test_a_llama3_shaped_folder_runs_through_the_engine_and_the_cli(tmp_path, on
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)["rows"][0]
     assert row["correct"] + sum(row["errors"].values()) == 3
+
+
+def test_step_mode_scores_single_transitions_from_a_file(tmp_path):
+    calls = [c for a, b in [(45, 67), (999, 1), (12345, 678)] for c in run_oracle("add", a, b)["calls"]
+             if c["executor"] == "add"]
+    path = tmp_path / "steps.jsonl"
+    path.write_text("".join(json.dumps({"prompt": c["prompt"], "response": c["answer"]}) + "\n" for c in calls))
+    steps = [json.loads(line) for line in path.read_text().splitlines()]
+    assert all(r["correct"] for r in be.run_steps("add", steps, be.oracle_model, batch_size=4))
+    noisy = be.run_steps("add", steps, be.NoisyOracle(0.5, seed=2), batch_size=4)
+    row = be.summarise(noisy, keys=("op", "mode"))[0]
+    assert 0 < row["correct"] < len(steps) and row["correct"] + sum(row["errors"].values()) == len(steps)
+    r = _eval("--model", "oracle", "--mode", "step", "--steps-file", str(path), "--ops", "add", "--n", "5", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["rows"][0]["n"] == 5 and json.loads(r.stdout)["rows"][0]["accuracy"] == 1.0
+    bad = _eval("--model", "oracle", "--mode", "step", "--ops", "add", "--n", "5")
+    assert bad.returncode == 2 and "--steps-file" in bad.stderr
