@@ -161,7 +161,7 @@ def test_regions_distances_and_the_summary():
         .value_counts().to_dict() == {"outside": 7000, "random_test": 3000}
 
 
-def test_caef_probe_data_and_driver(monkeypatch):
+def test_caef_probe_data_and_driver():
     from caef_lib.engine import oracle_answer
     from caef_lib.lso import caef_probe
 
@@ -170,13 +170,11 @@ def test_caef_probe_data_and_driver(monkeypatch):
     assert len(aligner) == 80 and all(oracle_answer("add", s["prompt"]) == s["response"] for s in executor)
     assert all(oracle_answer("add_aligner", s["prompt"]) == s["response"] for s in aligner)
 
-    def oracle(model, tokenizer, prompts, adapter_names, **kw):  # a perfect model, or one that breaks one call
-        return ["garbage" if (name == "add" and prompt.startswith("ADD, q1") and "|7" in prompt) else
-                oracle_answer(name, prompt) for name, prompt in zip(adapter_names, prompts)]
+    def oracle(requests):  # a perfect model, or one that breaks one call
+        return ["garbage" if (r.adapter == "add" and r.prompt.startswith("ADD, q1") and "|7" in r.prompt) else
+                oracle_answer(r.adapter, r.prompt) for r in requests]
 
-    monkeypatch.setattr(caef_probe, "generate", oracle)
-    monkeypatch.setattr(caef_probe, "_limit", lambda *a: 8)
-    rows = caef_probe.run_caef(None, None, [(45, 67), (12, 34), (99, 1), (0, 0)])
+    rows = caef_probe.run_caef(None, None, [(45, 67), (12, 34), (99, 1), (0, 0)], answer=oracle)
     assert [r["correct"] for r in rows] == [False, True, True, True]  # 45+67: the step reading 7 breaks
     assert rows[0]["first_wrong_kind"] == "executor" and rows[0]["error"] and rows[1]["first_wrong_call"] is None
 

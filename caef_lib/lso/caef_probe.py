@@ -14,8 +14,7 @@ from collections.abc import Sequence
 
 from ..datasets.render import num_transitions
 from ..datasets.samples import aligner_pairs, executor_pair
-from ..engine import ALIGNER_SUFFIX, Process, oracle_answer
-from ..generation import generate
+from ..engine import ALIGNER_SUFFIX
 
 
 def caef_samples(records: Sequence[dict], op: str = "add", seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -35,55 +34,26 @@ def caef_samples(records: Sequence[dict], op: str = "add", seed: int = 0) -> tup
     return executor, aligner
 
 
-def _limit(tokenizer, adapter: str, prompt: str) -> int:
-    """Tokens a call may generate: the machine's own answer to this prompt plus slack (a prompt the machine
-    cannot answer, i.e. a model's earlier mistake, gets room for one copy of itself)."""
-    try:
-        answer = oracle_answer(adapter, prompt)
-    except ValueError:
-        answer = prompt
-    return len(tokenizer(answer, add_special_tokens=False)["input_ids"]) + 8
-
-
 def run_caef(model, tokenizer, cells: Sequence[tuple[int, int]], op: str = "add", *, batch_size: int = 128,
-             progress: bool = False) -> list[dict]:
-    """Run CAEF's full process on every (a, b) with a peft model carrying `<op>` and `<op>_aligner`; all
-    problems advance together, one mixed-adapter batch per round (`adapter_names`). Returns a dict per cell:
-    a, b, correct, calls, error (None or the process's reason), first_wrong (the first call whose answer differs
-    from the machine's own answer: its index and adapter, or None)."""
-    from tqdm import tqdm
+             progress: bool = False, answer=None) -> list[dict]:
+    """Run CAEF's full process on every (a, b) with a peft model carrying `<op>` and `<op>_aligner`, by the
+    batched engine (`caef_lib.batched_engine`; `answer` replaces the model by any `model(requests) -> answers`).
+    Returns a dict per cell: a, b, correct, calls, error (None or the process's reason), first_wrong_call (the
+    first call whose answer differs from the machine's own answer, or None) and first_wrong_kind (the adapter
+    that made it: "executor" or "aligner")."""
+    from .. import batched_engine as be
 
-    processes = [Process(op, a, b) for a, b in cells]
-    bar = tqdm(total=len(processes), desc="CAEF full process", disable=not progress, mininterval=5.0)
-    finished = 0
-    while True:
-        live = [p for p in processes if not p.done]
-        if not live:
-            break
-        requests = [p.pending() for p in live]
-        answers = generate(model, tokenizer, [prompt for _, prompt in requests],
-                           max_new_tokens=[_limit(tokenizer, a, q) for a, q in requests], batch_size=batch_size,
-                           adapter_names=[adapter for adapter, _ in requests])
-        for p, answer in zip(live, answers):
-            p.feed(answer)
-        now = sum(p.done for p in processes)
-        bar.update(now - finished)
-        finished = now
-    bar.close()
-    return [{"a": p.a, "b": p.b, "correct": p.correct, "calls": len(p.calls), "error": p.error,
-             **_first_wrong(p)} for p in processes]
-
-
-def _first_wrong(p: Process) -> dict:
-    for i, call in enumerate(p.calls):
-        try:
-            right = oracle_answer(call["executor"], call["prompt"])
-        except ValueError:
-            right = None
-        if call["answer"] != right:
-            kind = "aligner" if call["executor"].endswith(ALIGNER_SUFFIX) else "executor"
-            return {"first_wrong_call": i, "first_wrong_kind": kind}
-    return {"first_wrong_call": None, "first_wrong_kind": None}
+    model_fn = answer or be.HFModel(model, tokenizer, batch_size=batch_size)
+    rows = be.run([(op, a, b) for a, b in cells], model_fn, batch_size=batch_size, progress=progress,
+                  desc="CAEF full process")
+    out = []
+    for (a, b), r in zip(cells, rows):
+        who = r["first_wrong_adapter"]
+        out.append({"a": a, "b": b, "correct": r["correct"], "calls": r["calls"], "error": r["error"],
+                    "first_wrong_call": r["first_wrong_call"],
+                    "first_wrong_kind": None if who is None else "aligner" if who.endswith(ALIGNER_SUFFIX)
+                    else "executor"})
+    return out
 
 
 def caef_square_probe(split_name: str, base_folder: str, models_dir, *, executor_cfg, aligner_cfg, margin: int = 5,
