@@ -111,12 +111,10 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from caef_lib.environment import resolve_device
-    from caef_lib.models import load_base, load_trained
+    from caef_lib.lso.caef_probe import load_caef
 
     device = resolve_device(args.device)
-    model, tok = load_base(args.base, device)
-    for name in ("add", "add_aligner"):
-        model = load_trained(model, Path(args.adapters) / name, name, device)
+    model, tok = load_caef(args.base, {n: Path(args.adapters) / n for n in ("add", "add_aligner")}, device)
     problems = [p for d in args.digits.split(",") for p in be.draw_problems("add", int(d), args.n, seed=0)]
     names = ("reference", "kit-adapter", "kit-mixed")
     times = {n: [] for n in names}

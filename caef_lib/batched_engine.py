@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 import time
 from collections import deque
+from functools import lru_cache
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -36,6 +37,16 @@ from .machines import expression, get
 from .machines.tape import MalformedText
 
 MODES = ("full", "executor", "aligner_input", "aligner_output", "direct")
+
+
+@lru_cache(maxsize=1 << 14)
+def expected_answer(adapter: str, prompt: str) -> str | None:
+    """The machine's own answer to a call (`engine.oracle_answer`), or None when the prompt has none. Cached:
+    `HFModel` needs it for the call's token limit and `run` again to check the answer."""
+    try:
+        return oracle_answer(adapter, prompt)
+    except (MalformedText, ValueError):
+        return None
 DIRECT_SUFFIX = "_direct"
 
 
@@ -149,10 +160,7 @@ def run(problems: Sequence[tuple[str, int, int | None]], model: Callable[[list[R
 def _check(req: Request, answer: str, depth: int) -> dict | None:
     if req.adapter.endswith(DIRECT_SUFFIX):
         return None  # a direct answer is scored by its result alone; it has no steps to check
-    try:
-        expected = oracle_answer(req.adapter, req.prompt)
-    except (MalformedText, ValueError):
-        expected = None  # cannot happen before the first wrong call: every prompt so far was the machine's
+    expected = expected_answer(req.adapter, req.prompt)  # None cannot happen before the first wrong call
     if expected is not None and answer == expected:
         return None
     if req.adapter.endswith(ALIGNER_SUFFIX) and expected is not None and answer.strip() == expected.strip():
@@ -307,11 +315,9 @@ class HFModel:
         self.stats = {"prompts": 0, "new_tokens": 0, "seconds": 0.0}
 
     def limit(self, adapter: str, prompt: str) -> int:
-        try:
-            answer = oracle_answer(adapter, prompt)
-        except (MalformedText, ValueError):
-            answer = prompt
-        return len(self.tokenizer(answer, add_special_tokens=False)["input_ids"]) + self.slack
+        answer = expected_answer(adapter, prompt)
+        return len(self.tokenizer(prompt if answer is None else answer, add_special_tokens=False)["input_ids"]) \
+            + self.slack
 
     def _generate(self, requests: Sequence[Request], adapter_names) -> list[str]:
         from .generation import generate

@@ -30,6 +30,11 @@ def modes_for(op: str, direct: bool = True, components: bool = True) -> list[str
                                                          if components else [])
 
 
+def needed_modes(ops: Sequence[str], direct: bool = True, components: bool = True) -> list[str]:
+    """Every engine mode `measure` will run for these operators (to look up the adapters they need first)."""
+    return sorted({m for op in ops for m in modes_for(op, direct, components)})
+
+
 def measure(model, ops: Sequence[str], lengths: Sequence[int], n: int, *, seed: int = 0, direct: bool = True,
             components: bool = True, batch_size: int = 128, progress: bool = False) -> list[dict]:
     """Every operator at every length in every mode it has (`modes_for`), the same `n` problems for all modes."""
@@ -141,7 +146,7 @@ def save_tables(run, t1, t2) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- figure
-from .figures import figure  # noqa: E402  (registered when the module is imported)
+from .figures import figure, load_result  # noqa: E402  (registered when the module is imported)
 
 NOTEBOOK = "05_caef_tables"
 KIND_COLOURS = {"malformed": "#7f7f7f", "state": "#1f77b4", "command": "#ff7f0e", "call": "#9467bd",
@@ -151,16 +156,10 @@ KIND_COLOURS = {"malformed": "#7f7f7f", "state": "#1f77b4", "command": "#ff7f0e"
 @figure("caef_first_error", notebook=NOTEBOOK)
 def caef_first_error(paths):
     """Where the first wrong call falls (its index in the process) against operand length, coloured by its kind,
-    one panel per operator: from problems.parquet."""
+    one panel per operator: from first_errors.parquet."""
     import matplotlib.pyplot as plt
-    import pandas as pd
 
-    from .results import MissingResults
-
-    path = paths.results(NOTEBOOK) / "first_errors.parquet"
-    if not path.is_file():
-        raise MissingResults(f"{path} is missing; run notebook {NOTEBOOK} first")
-    wrong = pd.read_parquet(path)
+    wrong = load_result(paths, NOTEBOOK, "first_errors.parquet")
     ops = list(dict.fromkeys(wrong["op"])) or ["(none)"]
     fig, axes = plt.subplots(1, len(ops), figsize=(4.2 * len(ops), 3.6), squeeze=False)
     for ax, op in zip(axes[0], ops):

@@ -132,10 +132,8 @@ def needed_adapters(problems, modes) -> list[str]:
     return sorted(names)
 
 
-def adapter_folders(base_name: str, *, profile: str = "default", adapters: str = "",
-                    adapter_map: str = "") -> dict[str, Path]:
-    """{adapter name: folder} from an adapter map (YAML, paths relative to the file), an adapters folder, or the
-    profile's layout data/models/<profile>/<base>/ for a built-in base."""
+def adapter_folders(*, adapters: str = "", adapter_map: str = "") -> dict[str, Path]:
+    """{adapter name: folder} from an adapter map (YAML, paths relative to the file) or an adapters folder."""
     if adapters and adapter_map:
         raise UsageError("give an adapters folder or an adapter map, not both")
     if adapter_map:
@@ -148,13 +146,9 @@ def adapter_folders(base_name: str, *, profile: str = "default", adapters: str =
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise UsageError(f"adapter map {str(path)!r}: a mapping of adapter names to folders")
         return {str(k): (path.parent / Path(v).expanduser()) for k, v in data.items()}
-    if adapters:
-        root = Path(adapters).expanduser()
-    else:
-        from .models import model_root
-        from .paths import KitPaths
-
-        root = model_root(KitPaths.of(profile), base_name)
+    if not adapters:
+        raise UsageError("give an adapters folder or an adapter map")
+    root = Path(adapters).expanduser()
     if not root.is_dir():
         raise UsageError(f"adapters folder {str(root)!r} does not exist")
     return {d.name: d for d in root.iterdir() if d.is_dir()}
@@ -178,12 +172,11 @@ def build_model(model: str, problems, modes, *, profile: str = "default", adapte
     if not builtin and not Path(model).expanduser().is_dir():
         raise UsageError(f"model {model!r}: oracle, noisy-oracle, a built-in name or an existing folder")
     paths = KitPaths.of(profile, output_root or None)
-    if not adapters and not adapter_map and builtin:
+    if not adapters and not adapter_map and builtin:  # the kit's layout: data/models/<profile>/<base>/<adapter>/
         from .models import model_root
 
         adapters = str(model_root(paths, model))
-    folders = adapter_folders(model if builtin else Path(model).name, profile=profile, adapters=adapters,
-                              adapter_map=adapter_map)
+    folders = adapter_folders(adapters=adapters, adapter_map=adapter_map)
     needed = needed_adapters(problems, modes)
     missing = [n for n in needed if n not in folders or not (Path(folders[n]) / "adapter_config.json").is_file()]
     if missing:

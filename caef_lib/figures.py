@@ -49,6 +49,16 @@ def save(fig, paths: KitPaths, name: str, dpi: int = 150) -> list[Path]:
     return written
 
 
+def load_result(paths: KitPaths, notebook: str, name: str):
+    """A table a notebook saved (CSV or Parquet), or MissingResults saying which notebook to run."""
+    import pandas as pd
+
+    path = paths.results(notebook) / name
+    if not path.is_file():
+        raise MissingResults(f"{path} is missing; run notebook {notebook} first")
+    return pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
+
+
 def draw(name: str, paths: KitPaths):
     """Draw a registered figure from saved results, save it (PDF + PNG) and return it."""
     import matplotlib

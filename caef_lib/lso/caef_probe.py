@@ -34,6 +34,34 @@ def caef_samples(records: Sequence[dict], op: str = "add", seed: int = 0) -> tup
     return executor, aligner
 
 
+def train_caef(records: Sequence[dict], base_folder: str, out_dir, *, executor_cfg, aligner_cfg,
+               op: str = "add", device: str = "auto", progress: bool = True) -> dict:
+    """`<op>` and `<op>_aligner` LoRA adapters on the base in `base_folder`, trained only on the problems (a, b)
+    of `records` (every executor step and both aligner directions), saved in `out_dir/<op>` and
+    `out_dir/<op>_aligner`. Returns {name: TrainResult}."""
+    from pathlib import Path
+
+    from ..models import load_base
+    from ..training import train
+
+    executor, aligner = caef_samples(records, op=op, seed=executor_cfg.seed)
+    model, tokenizer = load_base(base_folder, device)
+    out = Path(out_dir)
+    return {name: train(cfg, model, tokenizer, data, out / name, progress=progress, desc=f"CAEF {name}")
+            for name, cfg, data in ((op, executor_cfg, executor), (op + ALIGNER_SUFFIX, aligner_cfg, aligner))}
+
+
+def load_caef(base_folder: str, adapters: dict, device: str = "auto", op: str = "add"):
+    """(peft model, tokenizer): the base in `base_folder` carrying `<op>` and `<op>_aligner` from
+    `adapters` ({name: folder})."""
+    from ..models import load_base, load_trained
+
+    model, tokenizer = load_base(base_folder, device)
+    for name in (op, op + ALIGNER_SUFFIX):
+        model = load_trained(model, adapters[name], name, device)
+    return model, tokenizer
+
+
 def run_caef(model, tokenizer, cells: Sequence[tuple[int, int]], op: str = "add", *, batch_size: int = 128,
              progress: bool = False, answer=None) -> list[dict]:
     """Run CAEF's full process on every (a, b) with a peft model carrying `<op>` and `<op>_aligner`, by the
@@ -66,8 +94,6 @@ def caef_square_probe(split_name: str, base_folder: str, models_dir, *, executor
 
     import pandas as pd
 
-    from ..models import load_base, load_trained
-    from ..training import train
     from .probe import region_summary
     from .splits import build_split, parse_split
 
@@ -75,14 +101,11 @@ def caef_square_probe(split_name: str, base_folder: str, models_dir, *, executor
     if split.kind == "random":
         raise ValueError("the CAEF probe needs a square split")
     train_records, _ = build_split("addition", split.name)
-    executor, aligner = caef_samples(train_records, seed=executor_cfg.seed)
-    model, tokenizer = load_base(base_folder, device)
     out = Path(models_dir) / split.folder
-    results = [train(executor_cfg, model, tokenizer, executor, out / "add", progress=progress, desc="CAEF add"),
-               train(aligner_cfg, model, tokenizer, aligner, out / "add_aligner", progress=progress,
-                     desc="CAEF add_aligner")]
-    peft_model = load_trained(model, out / "add", "add", device)
-    peft_model = load_trained(peft_model, out / "add_aligner", "add_aligner", device)
+    trained = train_caef(train_records, base_folder, out, executor_cfg=executor_cfg, aligner_cfg=aligner_cfg,
+                         device=device, progress=progress)
+    results = list(trained.values())
+    peft_model, tokenizer = load_caef(base_folder, {k: r.out_dir for k, r in trained.items()}, device)
     in_train = {(r["a"], r["b"]) for r in train_records}
     cells = sorted({(a, b) for s in split.squares
                     for a in range(max(0, s.cx - s.half - margin), min(100, s.cx + s.half + margin + 1))

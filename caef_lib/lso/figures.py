@@ -6,7 +6,7 @@ training cell. Rows are the first operand a (legs/2 for rabbits and chickens), c
 """
 from __future__ import annotations
 
-from ..figures import figure
+from ..figures import figure, load_result
 from ..results import MissingResults
 
 NOTEBOOK = "03_leave_square_out"
@@ -14,13 +14,7 @@ CMAP = "YlGnBu"  # the paper's test-square colours: 0 = pale yellow, 1 = dark bl
 
 
 def _load(paths, name: str):
-    import pandas as pd
-
-    folder = paths.results(NOTEBOOK)
-    path = folder / name
-    if not path.is_file():
-        raise MissingResults(f"{path} is missing; run notebook {NOTEBOOK} first")
-    return pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
+    return load_result(paths, NOTEBOOK, name)
 
 
 def _split_label(split: str) -> str:

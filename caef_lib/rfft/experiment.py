@@ -186,9 +186,7 @@ def evaluate_format(model, tokenizer, fmt: str, problems: dict[int, Sequence[tup
     rows = []
     for (d, a, b), answer, target, ok in zip(pairs, answers, targets, right):
         line = first_wrong_line(answer, target)
-        lines = target.count("\n") + 1
         rows.append({"method": fmt, "digits": d, "a": a, "b": b, "correct": bool(ok), "first_wrong_line": line,
-                     "first_wrong_fraction": None if line is None else min(line / lines, 1.0),
                      "iteration": iteration_of_line(target, line) if fmt == "rfft" else None,
                      "first_list_len": first_list_length(answer) if fmt == "rfft" else None, "answer": answer})
     return pd.DataFrame(rows)
@@ -222,32 +220,14 @@ def notebook02_caef(paths) -> dict:
             "train_digits": [params01["min_digits"], params01["max_digits"]]}
 
 
-def caef_peft_model(base_folder: str, adapters: dict[str, str], device: str = "auto"):
-    """A base folder carrying the `add` and `add_aligner` adapters."""
-    from ..models import load_base, load_trained
-
-    model, tokenizer = load_base(base_folder, device)
-    for name in ("add", "add_aligner"):
-        model = load_trained(model, adapters[name], name, device)
-    return model, tokenizer
-
-
 def train_caef(problems: Sequence[tuple[int, int]], base_folder: str, out_dir: str | os.PathLike, *,
                executor_cfg, aligner_cfg, device: str = "auto", progress: bool = True) -> dict:
-    """`add` and `add_aligner` LoRA adapters trained on `problems` only (every executor step and both aligner
-    directions of each), saved under `out_dir`. Returns {"add": TrainResult, "add_aligner": TrainResult}."""
-    from ..lso.caef_probe import caef_samples
-    from ..models import load_base
-    from ..training import train
+    """`add` and `add_aligner` LoRA adapters trained on `problems` only (`lso.caef_probe.train_caef`), saved
+    under `out_dir`. Returns {"add": TrainResult, "add_aligner": TrainResult}."""
+    from ..lso.caef_probe import train_caef as train_adapters
 
-    executor, aligner = caef_samples([{"a": a, "b": b} for a, b in dict.fromkeys(problems)],
-                                     seed=executor_cfg.seed)
-    model, tokenizer = load_base(base_folder, device)
-    out = Path(out_dir)
-    return {"add": train(executor_cfg, model, tokenizer, executor, out / "add", progress=progress,
-                         desc="CAEF add"),
-            "add_aligner": train(aligner_cfg, model, tokenizer, aligner, out / "add_aligner", progress=progress,
-                                 desc="CAEF add_aligner")}
+    return train_adapters([{"a": a, "b": b} for a, b in dict.fromkeys(problems)], base_folder, out_dir,
+                          executor_cfg=executor_cfg, aligner_cfg=aligner_cfg, device=device, progress=progress)
 
 
 def evaluate_caef(model, tokenizer, problems: dict[int, Sequence[tuple[int, int]]], *, batch_size: int = 128,
@@ -271,7 +251,6 @@ def evaluate_caef(model, tokenizer, problems: dict[int, Sequence[tuple[int, int]
         line = r["first_wrong_call"]
         rows.append({"method": "caef", "digits": d, "a": a, "b": b, "correct": bool(r["correct"]),
                      "first_wrong_line": line,
-                     "first_wrong_fraction": None if line is None else min(line / max(r["calls"], 1), 1.0),
                      "first_wrong_kind": r["first_wrong_kind"] if line is not None else None,
                      "first_wrong_adapter": r["first_wrong_adapter"], "calls": r["calls"], "error": r["error"]})
     return pd.DataFrame(rows)

@@ -7,8 +7,7 @@ wrong, where the first wrong line (scratchpad; RFFT: the loop iteration it belon
 """
 from __future__ import annotations
 
-from ..figures import figure
-from ..results import MissingResults
+from ..figures import figure, load_result
 
 NOTEBOOK = "04_rfft"
 COLOURS = {"direct": "#7f7f7f", "scratchpad": "#1f77b4", "rfft": "#d62728", "caef": "#2ca02c"}
@@ -17,12 +16,7 @@ LABELS = {"direct": "direct answer", "scratchpad": "scratchpad", "rfft": "rule f
 
 
 def _load(paths, name: str):
-    import pandas as pd
-
-    path = paths.results(NOTEBOOK) / name
-    if not path.is_file():
-        raise MissingResults(f"{path} is missing; run notebook {NOTEBOOK} first")
-    return pd.read_parquet(path) if name.endswith(".parquet") else pd.read_csv(path)
+    return load_result(paths, NOTEBOOK, name)
 
 
 def _contestants(paths) -> dict:
