@@ -246,3 +246,36 @@ def training_loss_figure(paths):
             plot_loss(df, ax, title)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------------- notebook 02's adapters elsewhere
+def notebook02_caef(paths, op: str = "add") -> dict:
+    """Notebook 02's `<op>` executor and `<op>_aligner`, for the notebooks that reuse them (03's CAEF probe, 04's
+    CAEF contestant): {"base": its base folder, "adapters": {name: folder}, "train_digits": [min, max] of
+    notebook 01's training lengths}. A clear error when notebook 02 has not run or did not train them."""
+    import json
+
+    from .results import require
+
+    folder02, folder01 = require(paths, "02_training"), require(paths, "01_traces")
+    meta02 = json.loads((folder02 / "metadata.json").read_text())
+    names = (op, op + "_aligner")
+    missing = set(names) - set(meta02.get("adapters", {}))
+    if missing:
+        raise RuntimeError(f"notebook 02 did not train {', '.join(sorted(missing))}: add {op!r} to its ops, or run "
+                           f"this notebook with caef_adapters=train or caef=false")
+    params01 = json.loads((folder01 / "metadata.json").read_text())["parameters"]
+    return {"base": meta02["base_folder"], "adapters": {k: meta02["adapters"][k] for k in names},
+            "train_digits": [params01["min_digits"], params01["max_digits"]]}
+
+
+def trained_problems(paths, op: str, problems: Sequence[tuple]) -> set[tuple]:
+    """The problems among `problems` that are in notebook 01's training split of `op` (what notebook 02's
+    executor, aligner and direct adapters of `op` were trained on), by the split's problem digests."""
+    from .datasets.builder import digest, digests_path, read_digests
+
+    path = digests_path(paths, op, "train")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: notebook 01's training problems of {op} are missing; run notebook 01")
+    seen = read_digests(path)
+    return {p for p in problems if digest(op, tuple(p)) in seen}

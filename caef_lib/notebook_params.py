@@ -209,10 +209,14 @@ class LeaveSquareOutParams(Common):
                          help="loss on the answer, or on every token (the released recipe, prompt included)")
     samples: int = param(10, min=0, max=100, help="sampled answers per cell (temperature 1, top-k 50; 0 = none)")
     sampled_cells: str = param("test", choices=("test", "all"), help="cells that get the sampled protocol")
-    caef: bool = param(True, help="also run CAEF (notebook 02's tiny base, ADD executor and aligner trained on "
-                                  "the training cells only) on the addition square")
-    caef_steps: dict[str, int] = param({"add": 1000, "add_aligner": 800},
-                                       help="LoRA steps of the CAEF probe's adapters")
+    caef: bool = param(True, help="also run CAEF (ADD executor and aligner on notebook 02's base; the whole "
+                                  "process and the executor alone) on the addition square and around it")
+    caef_adapters: str = param("notebook02", choices=("notebook02", "train"),
+                               help="notebook02: notebook 02's add and add_aligner (the cells among notebook 01's "
+                                    "training problems count as trained on, never as held out); train: LoRA "
+                                    "adapters trained here on the square split's training cells only")
+    caef_steps: dict[str, int] = param({"add": 2500, "add_aligner": 3000},
+                                       help="LoRA steps of the CAEF probe's adapters when caef_adapters=train")
     caef_lora_r: int = param(16, min=1)
     caef_margin: int = param(5, min=1, max=40, help="CAEF is run on the square and this many cells around it")
     eval_batch_size: int = param(256, min=1)

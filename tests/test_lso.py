@@ -1,4 +1,5 @@
 """Leave-Square-Out data: the five tasks, their scratchpads and splits, exact to the released files."""
+import array
 import json
 import subprocess
 import sys
@@ -177,6 +178,47 @@ def test_caef_probe_data_and_driver():
     rows = caef_probe.run_caef(None, None, [(45, 67), (12, 34), (99, 1), (0, 0)], answer=oracle)
     assert [r["correct"] for r in rows] == [False, True, True, True]  # 45+67: the step reading 7 breaks
     assert rows[0]["first_wrong_kind"] == "executor" and rows[0]["error"] and rows[1]["first_wrong_call"] is None
+
+
+def test_caef_square_probe_never_scores_a_trained_cell_as_held_out():
+    from caef_lib.engine import oracle_answer
+    from caef_lib.lso import caef_probe
+
+    split = parse_split("addition", "1hole_(50, 50)_3_49_0-100")
+    cells = caef_probe.probe_cells(split, 2)
+    assert len(cells) == 11 * 11 and (47, 47) in cells and (45, 45) in cells and (44, 50) not in cells
+
+    def model(requests):  # the aligner breaks on every a = 50 (in the square and in the margin)
+        return ["50+" if r.adapter == "add_aligner" and r.prompt.startswith("50+") else
+                oracle_answer(r.adapter, r.prompt) for r in requests]
+
+    seen = {(50, 50), (45, 45), (48, 51)}  # the square's centre, a margin cell, a square cell trained on
+    out = caef_probe.caef_square_probe(split.name, "unused", adapters={}, trained_on=seen, margin=2, answer=model)
+    assert out["train"] == [] and set(out["cells"]["format"]) == {"caef", "caef_executor"}
+    rows = {(r["format"], r["region"]): r for r in out["summary"]}
+    assert rows[("caef", "outside")]["cells"] == 3 and rows[("caef", "outside")]["correct"] == 2  # (50, 50) fails
+    assert rows[("caef", "square")]["cells"] == 49 - 2 and rows[("caef", "square")]["correct"] == 47 - 6
+    assert rows[("caef", "centre")]["cells"] == 25 - 2 and rows[("caef", "margin")]["cells"] == 121 - 49 - 1
+    assert rows[("caef", "margin")]["correct"] == rows[("caef", "margin")]["cells"] - 4  # a = 50 at b 45-46, 54-55
+    assert all(r["accuracy"] == 1.0 for (fmt, _), r in rows.items() if fmt == "caef_executor")  # no aligner there
+    wrong = out["cells"][(out["cells"]["format"] == "caef") & (out["cells"]["greedy"] == 0)]
+    assert set(wrong["a"]) == {50} and set(wrong["first_wrong_kind"]) == {"aligner"}
+    with pytest.raises(ValueError, match="formats"):
+        caef_probe.caef_square_probe(split.name, "unused", adapters={}, formats=("rfft",), answer=model)
+
+
+def test_trained_problems_reads_notebook_01s_training_digests(tmp_path):
+    from caef_lib.adapters import trained_problems
+    from caef_lib.datasets.builder import digest, digests_path
+    from caef_lib.paths import KitPaths
+
+    paths = KitPaths.of("smoke", tmp_path)
+    with pytest.raises(FileNotFoundError, match="run notebook 01"):
+        trained_problems(paths, "add", [(1, 2)])
+    path = digests_path(paths, "add", "train")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(array.array("Q", sorted([digest("add", (45, 67)), digest("add", (1, 2))])).tobytes())
+    assert trained_problems(paths, "add", [(45, 67), (67, 45), (1, 2), (3, 4)]) == {(45, 67), (1, 2)}
 
 
 def test_the_paper_profile_plans_every_task_and_the_ablation_where_it_fits(tmp_path):

@@ -1,11 +1,13 @@
 """The question neither paper answers: does executing a rule step by step (CAEF) remove the Leave-Square-Out hole?
 
-    executor, aligner = caef_samples(train_records)           # ADD steps and aligner pairs of the training cells
-    rows = run_caef(peft_model, tok, [(45, 67), ...])         # the full process on each (a, b), batched
+    probe = caef_square_probe("1hole_(50, 50)_10_441_0-100", base, adapters={"add": ..., "add_aligner": ...},
+                              trained_on=problems_the_adapters_saw)        # or: train them here (executor_cfg, ...)
 
-The ADD executor and aligner are LoRA adapters on the kit's pre-trained tiny base (notebook 02's), trained only
-on the problems of the split's training cells; the held-out square is then run through CAEF's full process
-(aligner(I), executor steps until halt, aligner(O)) and scored by result, as CAEF's reference scores it.
+CAEF's ADD executor and aligner (LoRA adapters on the kit's pre-trained tiny base, notebook 02's) are run on the
+held-out square and the cells around it, by the whole process (aligner(I), executor steps until halt, aligner(O);
+scored by result, as CAEF's reference scores it) and by the executor alone (from the true first state). The
+adapters are either notebook 02's (trained on notebook 01's 1-8 digit problems; the few square cells among them
+count as trained on) or trained here on the split's training cells only (`caef_samples`, `train_caef`).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 from ..datasets.render import num_transitions
 from ..datasets.samples import aligner_pairs, executor_pair
 from ..engine import ALIGNER_SUFFIX
+from ..stats import accuracy_row
 
 
 def caef_samples(records: Sequence[dict], op: str = "add", seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -62,18 +65,20 @@ def load_caef(base_folder: str, adapters: dict, device: str = "auto", op: str = 
     return model, tokenizer
 
 
-def run_caef(model, tokenizer, cells: Sequence[tuple[int, int]], op: str = "add", *, batch_size: int = 128,
-             progress: bool = False, answer=None) -> list[dict]:
-    """Run CAEF's full process on every (a, b) with a peft model carrying `<op>` and `<op>_aligner`, by the
-    batched engine (`caef_lib.batched_engine`; `answer` replaces the model by any `model(requests) -> answers`).
-    Returns a dict per cell: a, b, correct, calls, error (None or the process's reason), first_wrong_call (the
-    first call whose answer differs from the machine's own answer, or None) and first_wrong_kind (the adapter
-    that made it: "executor" or "aligner")."""
+def run_caef(model, tokenizer, cells: Sequence[tuple[int, int]], op: str = "add", *, mode: str = "full",
+             batch_size: int = 128, progress: bool = False, answer=None) -> list[dict]:
+    """Run CAEF on every (a, b) with a peft model carrying `<op>` and `<op>_aligner`, by the batched engine
+    (`caef_lib.batched_engine`; `answer` replaces the model by any `model(requests) -> answers`). `mode` "full"
+    is the whole process (aligner(I), executor steps, aligner(O)); "executor" starts from the true first state and
+    scores the halt state (the reference's `--execute`), so the aligner cannot fail. Returns a dict per cell:
+    a, b, correct, calls, error (None or the process's reason), first_wrong_call (the first call whose answer
+    differs from the machine's own answer, or None) and first_wrong_kind (the adapter that made it: "executor" or
+    "aligner")."""
     from .. import batched_engine as be
 
     model_fn = answer or be.HFModel(model, tokenizer, batch_size=batch_size)
-    rows = be.run([(op, a, b) for a, b in cells], model_fn, batch_size=batch_size, progress=progress,
-                  desc="CAEF full process")
+    rows = be.run([(op, a, b) for a, b in cells], model_fn, mode=mode, batch_size=batch_size, progress=progress,
+                  desc=f"CAEF {mode}")
     out = []
     for (a, b), r in zip(cells, rows):
         who = r["first_wrong_adapter"]
@@ -84,39 +89,76 @@ def run_caef(model, tokenizer, cells: Sequence[tuple[int, int]], op: str = "add"
     return out
 
 
-def caef_square_probe(split_name: str, base_folder: str, models_dir, *, executor_cfg, aligner_cfg, margin: int = 5,
-                      device: str = "auto", batch_size: int = 128, progress: bool = True) -> dict:
-    """CAEF on a Leave-Square-Out addition split: train `add` and `add_aligner` on the training cells (LoRA on
-    the tiny base in `base_folder`), run the full process on the square(s) and `margin` cells around them.
+# the probe's formats: CAEF's whole process, and its executor alone (from the true first state)
+MODES = {"caef": "full", "caef_executor": "executor"}
+
+
+def probe_cells(split, margin: int) -> list[tuple[int, int]]:
+    """The cells CAEF is run on: the square(s) of `split` and `margin` cells around them, inside the 0-99 grid."""
+    return sorted({(a, b) for s in split.squares
+                   for a in range(max(0, s.cx - s.half - margin), min(100, s.cx + s.half + margin + 1))
+                   for b in range(max(0, s.cy - s.half - margin), min(100, s.cy + s.half + margin + 1))})
+
+
+def caef_square_probe(split_name: str, base_folder: str, models_dir=None, *, adapters: dict | None = None,
+                      trained_on=None, executor_cfg=None, aligner_cfg=None, margin: int = 5,
+                      formats: Sequence[str] = ("caef", "caef_executor"), device: str = "auto",
+                      batch_size: int = 128, progress: bool = True, answer=None) -> dict:
+    """CAEF on a Leave-Square-Out addition split, run on the square(s) and `margin` cells around them.
+
+    Either `adapters` ({"add": folder, "add_aligner": folder}: adapters trained elsewhere, e.g. notebook 02's, with
+    `trained_on` the problems they were trained on) or, without it, `add` and `add_aligner` trained here on the
+    split's training cells (`executor_cfg`, `aligner_cfg`; saved under `models_dir`). A cell counts as held out
+    when the adapters were never trained on it; held-out cells outside the square are the region `margin`, cells
+    trained on (inside the square too) the region `outside`, so no trained cell is ever scored as held out.
+    `formats`: "caef" (the full process) and/or "caef_executor" (the executor alone, from the true first state);
+    `answer` replaces the adapters by any `model(requests) -> answers` (tests).
     Returns {"cells": DataFrame (a, b, x, y, in_train, greedy, sampled=nan, calls, error, first_wrong_call,
-    first_wrong_kind), "summary": rows as probe.region_summary, "train": [TrainResult, TrainResult]}."""
+    first_wrong_kind, format), "summary": rows as probe.region_summary, "train": [TrainResult, ...] (empty when
+    `adapters` is given)}."""
     from pathlib import Path
 
     import pandas as pd
 
-    from .probe import region_summary
+    from .probe import region_summary, regions
     from .splits import build_split, parse_split
 
     split = parse_split("addition", split_name)
     if split.kind == "random":
         raise ValueError("the CAEF probe needs a square split")
-    train_records, _ = build_split("addition", split.name)
-    out = Path(models_dir) / split.folder
-    trained = train_caef(train_records, base_folder, out, executor_cfg=executor_cfg, aligner_cfg=aligner_cfg,
-                         device=device, progress=progress)
-    results = list(trained.values())
-    peft_model, tokenizer = load_caef(base_folder, {k: r.out_dir for k, r in trained.items()}, device)
-    in_train = {(r["a"], r["b"]) for r in train_records}
-    cells = sorted({(a, b) for s in split.squares
-                    for a in range(max(0, s.cx - s.half - margin), min(100, s.cx + s.half + margin + 1))
-                    for b in range(max(0, s.cy - s.half - margin), min(100, s.cy + s.half + margin + 1))})
-    rows = run_caef(peft_model, tokenizer, cells, batch_size=batch_size, progress=progress)
-    frame = pd.DataFrame(rows)
-    frame = frame.assign(x=frame["a"], y=frame["b"], in_train=[(a, b) in in_train for a, b in cells],
-                         greedy=frame["correct"].astype(float), sampled=float("nan")).drop(columns="correct")
-    labels = {"task": "addition", "split": split.name, "format": "caef", "vocabulary": "caef"}
-    summary = region_summary(frame, split, 0, labels)
-    for row in summary:  # CAEF ran on the training cells of the margin only, not on the whole grid
-        row["region"] = "margin" if row["region"] == "outside" else row["region"]
-    return {"cells": frame.assign(**labels), "summary": summary,
-            "train": results}
+    unknown = sorted(set(formats) - set(MODES))
+    if unknown or not formats:
+        raise ValueError(f"formats {list(formats)!r}: use some of {', '.join(MODES)}")
+    cells = probe_cells(split, margin)
+    results = []
+    if adapters is None and answer is None:
+        if executor_cfg is None or aligner_cfg is None or models_dir is None:
+            raise ValueError("give adapters (and trained_on), or executor_cfg, aligner_cfg and models_dir to train")
+        train_records, _ = build_split("addition", split.name)
+        trained = train_caef(train_records, base_folder, Path(models_dir) / split.folder,
+                             executor_cfg=executor_cfg, aligner_cfg=aligner_cfg, device=device, progress=progress)
+        results = list(trained.values())
+        adapters = {k: r.out_dir for k, r in trained.items()}
+        trained_on = {(r["a"], r["b"]) for r in train_records}
+    trained_on = set(map(tuple, trained_on or ()))
+    peft_model, tokenizer = (None, None) if answer else load_caef(base_folder, adapters, device)
+    frames, summary = [], []
+    for fmt in formats:
+        rows = run_caef(peft_model, tokenizer, cells, mode=MODES[fmt], batch_size=batch_size, progress=progress,
+                        answer=answer)
+        frame = pd.DataFrame(rows)
+        frame = frame.assign(x=frame["a"], y=frame["b"], in_train=[c in trained_on for c in cells],
+                             greedy=frame["correct"].astype(float), sampled=float("nan")).drop(columns="correct")
+        labels = {"task": "addition", "split": split.name, "format": fmt, "vocabulary": "caef"}
+        region = regions(frame, split)
+        held_out = frame[~frame["in_train"]]
+        for row in region_summary(held_out[region[held_out.index] != "outside"], split, 0, labels):
+            if row["region"] != "outside":
+                summary.append(row)
+        for name, part in (("margin", held_out[region[held_out.index] == "outside"]),
+                           ("outside", frame[frame["in_train"]])):
+            if len(part):
+                summary.append({**labels, "measure": "greedy", "region": name, "cells": len(part),
+                                **accuracy_row(int(part["greedy"].sum()), len(part))})
+        frames.append(frame.assign(**labels))
+    return {"cells": pd.concat(frames, ignore_index=True), "summary": summary, "train": results}

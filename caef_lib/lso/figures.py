@@ -11,6 +11,7 @@ from ..results import MissingResults
 
 NOTEBOOK = "03_leave_square_out"
 CMAP = "YlGnBu"  # the paper's test-square colours: 0 = pale yellow, 1 = dark blue
+CAEF_NAMES = {"caef": "CAEF, whole process", "caef_executor": "CAEF, executor alone"}
 
 
 def _load(paths, name: str):
@@ -63,7 +64,7 @@ def heatmaps(paths):
 
     from .tasks import get_task
 
-    runs = [(k, g) for k, g in _runs(_load(paths, "cells.parquet")) if k["format"] != "caef"]
+    runs = [(k, g) for k, g in _runs(_load(paths, "cells.parquet")) if k["vocabulary"] != "caef"]
     if not runs:
         raise MissingResults("no probe run in the saved results")
     cols = min(4, len(runs))
@@ -86,7 +87,7 @@ def heatmaps(paths):
 @figure("lso_square_zoom", notebook=NOTEBOOK)
 def square_zoom(paths):
     """The first single square of each task and the cells around it, every format side by side (direct,
-    scratchpad, CAEF): greedy accuracy on top, the sampled protocol below (where measured: white = not sampled);
+    scratchpad, CAEF's whole process, its executor alone): greedy accuracy on top, the sampled protocol below (where measured: white = not sampled);
     the red outline is the held-out square."""
     import matplotlib.pyplot as plt
 
@@ -117,7 +118,7 @@ def square_zoom(paths):
                            extent=(lo[1] - 0.5, lo[1] + 2 * span + 0.5, lo[0] + 2 * span + 0.5, lo[0] - 0.5))
             _outline(ax, [s])
             mean = inside[measure].mean()
-            name = "CAEF" if k["format"] == "caef" else f"{k['format']} ({k['vocabulary']} tokens)"
+            name = CAEF_NAMES.get(k["format"], f"{k['format']} ({k['vocabulary']} tokens)")
             if mean != mean:  # nothing measured here (CAEF is driven greedily)
                 ax.axis("off")
                 ax.text(0.5, 0.5, f"{name}:\nno {measure} answers", ha="center", va="center", fontsize=8,

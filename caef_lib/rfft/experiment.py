@@ -201,25 +201,6 @@ def first_list_length(text: str) -> int | None:
     return len([x for x in m.group(1).split(",") if x.strip()])
 
 
-def notebook02_caef(paths) -> dict:
-    """Notebook 02's ADD executor and aligner for the CAEF contestant: {"base": its base folder, "adapters":
-    {name: folder}, "train_digits": [min, max] of notebook 01's training lengths}. A clear error when notebook 02
-    has not run or did not train them."""
-    import json
-
-    from ..results import require
-
-    folder02, folder01 = require(paths, "02_training"), require(paths, "01_traces")
-    meta02 = json.loads((folder02 / "metadata.json").read_text())
-    missing = {"add", "add_aligner"} - set(meta02.get("adapters", {}))
-    if missing:
-        raise RuntimeError(f"notebook 02 did not train {', '.join(sorted(missing))}: add 'add' to its ops, or run "
-                           f"this notebook with caef_adapters=train or caef=false")
-    params01 = json.loads((folder01 / "metadata.json").read_text())["parameters"]
-    return {"base": meta02["base_folder"], "adapters": {k: meta02["adapters"][k] for k in ("add", "add_aligner")},
-            "train_digits": [params01["min_digits"], params01["max_digits"]]}
-
-
 def train_caef(problems: Sequence[tuple[int, int]], base_folder: str, out_dir: str | os.PathLike, *,
                executor_cfg, aligner_cfg, device: str = "auto", progress: bool = True) -> dict:
     """`add` and `add_aligner` LoRA adapters trained on `problems` only (`lso.caef_probe.train_caef`), saved
