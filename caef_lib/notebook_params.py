@@ -219,6 +219,10 @@ class LeaveSquareOutParams(Common):
                                        help="LoRA steps of the CAEF probe's adapters when caef_adapters=train")
     caef_lora_r: int = param(16, min=1)
     caef_margin: int = param(5, min=1, max=40, help="CAEF is run on the square and this many cells around it")
+    caef_column_lengths: list[int] = param([3, 4], min=2, max=100,
+                                           help="operand lengths at which the leading columns the executor got "
+                                                "wrong on the grid are tested again, far from the square")
+    caef_column_n: int = param(30, min=1, help="problems per leading column and length")
     eval_batch_size: int = param(256, min=1)
 
     def check(self) -> None:

@@ -255,3 +255,37 @@ def test_the_notebook_plan_and_the_control_verdict():
                           "accuracy": a, "ci_low": a - 0.01, "ci_high": a + 0.01} for a in (0.97, 0.9)])
     verdicts = control_verdicts(rows)
     assert "passes" in verdicts[0] and "FAILS" in verdicts[1] and len(verdicts) == 2
+
+
+def test_columns_elsewhere_tells_a_digit_fact_from_the_square():
+    from caef_lib.engine import oracle_answer
+    from caef_lib.lso import caef_probe
+
+    assert caef_probe.top_column(50, 52) == (5, 5, 0) and caef_probe.top_column(51, 49) == (5, 4, 1)
+    assert caef_probe.top_column(7, 45) is None and caef_probe.top_column(5, 5) == (5, 5, 0)
+    problems = caef_probe.column_problems((5, 4, 1), 4, 20, seed=3)
+    assert len(problems) == 20 and all(caef_probe.top_column(a, b) == (5, 4, 1) for a, b in problems)
+    assert problems == caef_probe.column_problems((5, 4, 1), 4, 20, seed=3)
+
+    def model(requests):  # an executor that writes 9 and no carry for 5 + 5 without a carry in, at any length
+        out = []
+        for r in requests:
+            try:
+                answer = oracle_answer(r.adapter, r.prompt)
+            except ValueError:  # a state after a wrong step
+                answer = "garbage"
+            state = answer.split("\n")[0].replace(" ", "")  # the new state, whose command the answer computes
+            if r.adapter == "add" and "[C]0" in state and "[HEAD1]|5" in state and "[HEAD2]|5" in state \
+                    and "[C] 1, [OUTPUT] 0" in answer:
+                answer = answer.replace("[C] 1, [OUTPUT] 0", "[C] 0, [OUTPUT] 9")
+            out.append(answer)
+        return out
+
+    split = parse_split("addition", "1hole_(50, 50)_3_49_0-100")
+    probe = caef_probe.caef_square_probe(split.name, "unused", adapters={}, trained_on={(51, 54)}, margin=5,
+                                         formats=("caef_executor",), answer=model)
+    rows = caef_probe.columns_elsewhere(None, None, probe["cells"], split, lengths=(3,), n=10, answer=model)
+    table = {(r["column"], r["where"]): (r["correct"], r["n"]) for r in rows}
+    assert "5+5+0" in {c for c, _ in table} and "1+1+0" not in {c for c, _ in table}
+    assert table[("5+5+0", "square")] == (0, 16)  # a, b in 50-53: the square's cells with that leading column
+    assert table[("5+5+0", "margin")][0] == 0 and table[("5+5+0", "3 digits")] == (0, 10)  # the fact, anywhere

@@ -115,7 +115,7 @@ def caef_square_probe(split_name: str, base_folder: str, models_dir=None, *, ada
     `answer` replaces the adapters by any `model(requests) -> answers` (tests).
     Returns {"cells": DataFrame (a, b, x, y, in_train, greedy, sampled=nan, calls, error, first_wrong_call,
     first_wrong_kind, format), "summary": rows as probe.region_summary, "train": [TrainResult, ...] (empty when
-    `adapters` is given)}."""
+    `adapters` is given), "model" and "tokenizer" (the peft model carrying both adapters; None with `answer`)}."""
     from pathlib import Path
 
     import pandas as pd
@@ -161,4 +161,64 @@ def caef_square_probe(split_name: str, base_folder: str, models_dir=None, *, ada
                 summary.append({**labels, "measure": "greedy", "region": name, "cells": len(part),
                                 **accuracy_row(int(part["greedy"].sum()), len(part))})
         frames.append(frame.assign(**labels))
-    return {"cells": pd.concat(frames, ignore_index=True), "summary": summary, "train": results}
+    return {"cells": pd.concat(frames, ignore_index=True), "summary": summary, "train": results,
+            "model": peft_model, "tokenizer": tokenizer}
+
+
+# ----------------------------------------------------------------------------------- is a failure about the square?
+def top_column(a: int, b: int) -> tuple[int, int, int] | None:
+    """The leading column of a + b for operands of the same length: (a's leading digit, b's, the carry into that
+    column), or None when the lengths differ. The last step an executor writes before the halt is this column."""
+    sa, sb = str(a), str(b)
+    if len(sa) != len(sb):
+        return None
+    rest = 10 ** (len(sa) - 1)
+    return int(sa[0]), int(sb[0]), int(a % rest + b % rest >= rest) if len(sa) > 1 else 0
+
+
+def column_problems(column: tuple[int, int, int], digits: int, n: int, seed: int = 0) -> list[tuple[int, int]]:
+    """`n` additions of two `digits`-digit operands whose leading column is `column` (digits and carry in),
+    seeded: the same digit fact as a square cell's, in problems far from the square."""
+    x, y, carry = column
+    if digits < 2 or carry not in (0, 1):
+        raise ValueError("column problems need >= 2 digits and a carry of 0 or 1")
+    rest = 10 ** (digits - 1)
+    rng = random.Random(f"lso-column-{column}-{digits}-{seed}")
+    out: list[tuple[int, int]] = []
+    while len(out) < n:
+        ra, rb = rng.randrange(rest), rng.randrange(rest)
+        if (ra + rb >= rest) == bool(carry):
+            out.append((x * rest + ra, y * rest + rb))
+    return out
+
+
+def columns_elsewhere(model, tokenizer, cells, split, *, lengths: Sequence[int] = (3, 4), n: int = 30, seed: int = 0,
+                      mode: str = "executor", batch_size: int = 128, answer=None) -> list[dict]:
+    """Whether the executor's failures on the grid are about the square or about a digit fact: for every leading
+    column among the held-out two-digit cells it got wrong (`cells`: one format's rows of the probe on `split`,
+    with a, b, x, y, in_train, greedy), its accuracy on the held-out cells with that column inside the square and
+    outside it, and on `n` problems of each of `lengths` digits with the same leading column (`column_problems`,
+    run in `mode`).
+    Rows: column ("5+5+0": digits and carry in), where ("square", "margin", "3 digits", ...), n, correct, accuracy,
+    ci_low, ci_high."""
+    import pandas as pd
+
+    from .probe import regions
+
+    held = cells[~cells["in_train"]]
+    off_square = regions(held, split) == "outside"
+    cols = [top_column(a, b) if a >= 10 and b >= 10 else None for a, b in zip(held["a"], held["b"])]
+    wrong = sorted({c for c, ok in zip(cols, held["greedy"]) if c is not None and not ok})
+    rows = []
+    for column in wrong:
+        name = "{}+{}+{}".format(*column)
+        mine = pd.Series([c == column for c in cols], index=held.index)
+        for where, part in (("square", held[mine & ~off_square]), ("margin", held[mine & off_square])):
+            if len(part):
+                rows.append({"column": name, "where": where, **accuracy_row(int(part["greedy"].sum()), len(part))})
+        for digits in lengths:
+            problems = column_problems(column, digits, n, seed)
+            result = run_caef(model, tokenizer, problems, mode=mode, batch_size=batch_size, answer=answer)
+            right = sum(r["correct"] for r in result)
+            rows.append({"column": name, "where": f"{digits} digits", **accuracy_row(right, n)})
+    return rows

@@ -174,3 +174,33 @@ def distance(paths):
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return fig
+
+
+@figure("lso_caef_columns", notebook=NOTEBOOK)
+def caef_columns(paths):
+    """Is the CAEF executor's failure on the grid about the square? For each leading column (digits and carry in)
+    it got wrong on a held-out cell: its accuracy on the square's cells with that column, on the cells around the
+    square, and on longer additions with the same leading column, far from the square (95 % Wilson intervals)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    table = _load(paths, "caef_columns.csv")
+    if table.empty:
+        raise MissingResults("the CAEF executor got no held-out cell wrong: no column to show")
+    columns = list(dict.fromkeys(table["column"]))
+    wheres = [w for w in ("square", "margin") if w in set(table["where"])] + sorted(
+        set(table["where"]) - {"square", "margin"}, key=lambda w: int(w.split()[0]))  # "3 digits", "4 digits", ...
+    width = 0.8 / len(wheres)
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.5 * len(columns) * len(wheres) + 2), 3.4))
+    for j, where in enumerate(wheres):
+        part = table[table["where"] == where].set_index("column").reindex(columns)
+        x = np.arange(len(columns)) + (j - (len(wheres) - 1) / 2) * width
+        ax.bar(x, part["accuracy"], width, label=where,
+               yerr=[part["accuracy"] - part["ci_low"], part["ci_high"] - part["accuracy"]], capsize=2)
+    ax.set_xticks(np.arange(len(columns)), columns, fontsize=8)
+    ax.set_xlabel("leading column: digit of a + digit of b + carry in")
+    ax.set_ylabel("CAEF executor accuracy")
+    ax.set_ylim(0, 1.05)
+    ax.spines[["top", "right"]].set_visible(False)
+    ax.legend(fontsize=7, title="problems", title_fontsize=7)
+    return fig
