@@ -7,7 +7,9 @@ Both run the same model, adapters and problems (CAEF's full process, greedy):
     when all 64 problems are finished;
   * kit (`caef_lib.batched_engine.run` + `HFModel`): up to --batch problems in flight, refilled as problems
     finish; each round one batch per adapter (`kit-adapter`) or one mixed-adapter batch (`kit-mixed`, peft
-    `adapter_names`); each call may generate at most the machine's longest answer to its prompt plus 8 tokens.
+    `adapter_names`); each call may generate at most the machine's longest answer to its prompt plus 8 tokens;
+    `kit-lookup` is `kit-adapter` decoding with prompt-lookup guesses (`caef_lib.lookup_decoding`): the same
+    greedy answers in fewer forward passes, each over more tokens.
 Both end a problem at its first wrong call, as the reference does. Every call's answer is recorded and compared
 (the same, or cut by the kit's per-call limit where the reference's answer ran on, or different), then problems/s
 and generated tokens/s are printed with the ratios. Runs are interleaved and the median is reported.
@@ -70,8 +72,8 @@ def reference_strategy(model, tok, problems, record, chunk: int = 64, max_length
     return tokens
 
 
-def kit_strategy(model, tok, problems, record, batch: int, grouping: str):
-    hf = be.HFModel(model, tok, batch_size=batch, grouping=grouping)
+def kit_strategy(model, tok, problems, record, batch: int, grouping: str, decoding: str = "generate"):
+    hf = be.HFModel(model, tok, batch_size=batch, grouping=grouping, decoding=decoding)
 
     def recording(requests):
         answers = hf(requests)
@@ -80,6 +82,9 @@ def kit_strategy(model, tok, problems, record, batch: int, grouping: str):
         return answers
 
     rows = be.run(problems, recording, batch_size=batch, stop_at_first_error=True)
+    if "forward_passes" in hf.stats:
+        print(f"kit-lookup: {hf.stats['forward_passes']} forward passes where token-by-token greedy decoding of the "
+              f"same batches takes {hf.stats['greedy_passes']}")
     return hf.stats["new_tokens"], rows
 
 
@@ -116,7 +121,7 @@ def main() -> int:
     device = resolve_device(args.device)
     model, tok = load_caef(args.base, {n: Path(args.adapters) / n for n in ("add", "add_aligner")}, device)
     problems = [p for d in args.digits.split(",") for p in be.draw_problems("add", int(d), args.n, seed=0)]
-    names = ("reference", "kit-adapter", "kit-mixed")
+    names = ("reference", "kit-adapter", "kit-mixed", "kit-lookup")
     times = {n: [] for n in names}
     tokens, calls = {}, {}
     for _ in range(args.repeats):
@@ -125,6 +130,8 @@ def main() -> int:
             t0 = time.perf_counter()
             if name == "reference":
                 tokens[name] = reference_strategy(model, tok, problems, record)
+            elif name == "kit-lookup":
+                tokens[name], rows = kit_strategy(model, tok, problems, record, args.batch, "adapter", "lookup")
             else:
                 tokens[name], rows = kit_strategy(model, tok, problems, record, args.batch, name.split("-")[1])
             times[name].append(time.perf_counter() - t0)

@@ -307,11 +307,16 @@ class HFModel:
     gets the prompt's own length). `grouping`: "adapter" runs one batch per adapter (`set_adapter`), "mixed" one
     batch for the whole round (peft `adapter_names`); benchmarks/executor_throughput.py measures both."""
 
-    def __init__(self, model, tokenizer, *, batch_size: int = 128, slack: int = 8, grouping: str = "adapter"):
+    def __init__(self, model, tokenizer, *, batch_size: int = 128, slack: int = 8, grouping: str = "adapter",
+                 decoding: str = "generate", draft: int = 8):
         if grouping not in ("adapter", "mixed"):
             raise ValueError(f"grouping {grouping!r}: 'adapter' or 'mixed'")
+        if decoding not in ("generate", "lookup"):
+            raise ValueError(f"decoding {decoding!r}: 'generate' or 'lookup'")
+        if decoding == "lookup" and grouping == "mixed":
+            raise ValueError("decoding='lookup' runs one batch per adapter: use grouping='adapter'")
         self.model, self.tokenizer, self.batch_size, self.slack = model, tokenizer, batch_size, slack
-        self.grouping = grouping
+        self.grouping, self.decoding, self.draft = grouping, decoding, draft
         self.stats = {"prompts": 0, "new_tokens": 0, "seconds": 0.0}
 
     def limit(self, adapter: str, prompt: str) -> int:
@@ -323,11 +328,18 @@ class HFModel:
         from .generation import generate
 
         stats: dict = {}
-        out = generate(self.model, self.tokenizer, [r.prompt for r in requests],
-                       max_new_tokens=[self.limit(r.adapter, r.prompt) for r in requests],
-                       batch_size=self.batch_size, adapter_names=adapter_names, stats=stats)
-        self.stats["prompts"] += stats.get("prompts", 0)
-        self.stats["new_tokens"] += stats.get("new_tokens", 0)
+        limits = [self.limit(r.adapter, r.prompt) for r in requests]
+        if self.decoding == "lookup":
+            from .lookup_decoding import lookup_generate
+
+            out = lookup_generate(self.model, self.tokenizer, [r.prompt for r in requests], max_new_tokens=limits,
+                                  draft=self.draft, batch_size=self.batch_size, stats=stats)
+        else:
+            out = generate(self.model, self.tokenizer, [r.prompt for r in requests], max_new_tokens=limits,
+                           batch_size=self.batch_size, adapter_names=adapter_names, stats=stats)
+        for key in ("prompts", "new_tokens", "forward_passes", "greedy_passes"):  # the last two: lookup decoding
+            if key in stats:
+                self.stats[key] = self.stats.get(key, 0) + stats[key]
         return out
 
     def __call__(self, requests: Sequence[Request]) -> list[str]:
