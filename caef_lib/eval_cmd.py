@@ -52,6 +52,9 @@ def parser() -> argparse.ArgumentParser:
                    "\"response\"} of the one operator in --ops (e.g. data/<profile>/traces/add/executor.test.jsonl)")
     p.add_argument("--stop-at-first-error", action="store_true", help="end a problem at its first wrong call")
     p.add_argument("--batch-size", type=int, default=256, help="problems in flight")
+    p.add_argument("--decoding", default="generate", choices=("generate", "lookup"),
+                   help="a real model's decoding: transformers' greedy generate, or prompt-lookup decoding (the same "
+                        "answers in fewer forward passes; for GPUs: docs/caef-tables.md)")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--out", help="also write the table as CSV")
@@ -156,7 +159,7 @@ def adapter_folders(*, adapters: str = "", adapter_map: str = "") -> dict[str, P
 
 def build_model(model: str, problems, modes, *, profile: str = "default", adapters: str = "",
                 adapter_map: str = "", noise: float = 0.0, seed: int = 0, device: str = "auto",
-                batch_size: int = 128, output_root: str = ""):
+                batch_size: int = 128, output_root: str = "", decoding: str = "generate"):
     """The `model(requests) -> answers` callable of the batched engine: `oracle`, `noisy-oracle` (with `noise`),
     or a base (a built-in name: the profile's pre-trained base; or a local folder) carrying every adapter these
     problems need in these modes. A missing adapter is a UsageError that names it, raised before any loading."""
@@ -190,7 +193,7 @@ def build_model(model: str, problems, modes, *, profile: str = "default", adapte
     hf_model, tokenizer = load_base(base, device)
     for name in needed:
         hf_model = load_trained(hf_model, folders[name], name, device)
-    return be.HFModel(hf_model, tokenizer, batch_size=min(batch_size, 256))
+    return be.HFModel(hf_model, tokenizer, batch_size=min(batch_size, 256), decoding=decoding)
 
 
 def main(argv: list[str]) -> int:
@@ -201,7 +204,8 @@ def main(argv: list[str]) -> int:
         sample = [p for ps in problems.values() for p in ps] or be.draw_problems(args.op_list[0], 2, 1)
         model = build_model(args.model, sample, "executor" if args.mode == "step" else args.mode,
                             profile=args.profile, adapters=args.adapters or "", adapter_map=args.adapter_map or "",
-                            noise=args.noise, seed=args.seed, device=args.device, batch_size=args.batch_size)
+                            noise=args.noise, seed=args.seed, device=args.device, batch_size=args.batch_size,
+                            decoding=args.decoding)
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

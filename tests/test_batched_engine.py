@@ -217,8 +217,10 @@ def test_a_llama3_shaped_folder_runs_through_the_engine_and_the_cli(tmp_path, on
     assert together == alone  # left padding with EOS as pad, mixed adapters: the same answers
     rows = be.run(be.draw_problems("add", 3, 5), be.HFModel(model, tok, batch_size=3), batch_size=3)
     assert len(rows) == 5 and all(r["first_wrong_kind"] in KINDS for r in rows if not r["correct"])
+    lookup = be.HFModel(model, tok, batch_size=3, decoding="lookup")  # no pad token, digits grouped by three
+    assert be.run(be.draw_problems("add", 3, 5), lookup, batch_size=3) == rows
     r = _eval("--model", str(tmp_path / "base"), "--adapters", str(tmp_path / "adapters"), "--ops", "add",
-              "--digits", "2", "--n", "3", "--json", "--device", "cpu")
+              "--digits", "2", "--n", "3", "--json", "--device", "cpu", "--decoding", "lookup")
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)["rows"][0]
     assert row["correct"] + sum(row["errors"].values()) == 3
