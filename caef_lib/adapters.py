@@ -99,6 +99,64 @@ def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, bas
     return done + [(job, result)]
 
 
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _train_in_worker(job: AdapterJob, cfg: TrainConfig, base_folder: str, paths, kwargs: dict):
+    """A worker process: load the base, train one job (no progress bar), return its (job, result) pairs."""
+    from .models import load_base
+
+    model, tokenizer = load_base(base_folder, kwargs.pop("device"))
+    return train_job(job, cfg, model, tokenizer, paths, progress=False, **kwargs)
+
+
+def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base_folder: str, paths, *,
+               base_model: str, device: str = "auto", workers: int = 1, model=None, tokenizer=None,
+               eval_samples: int = 100, max_train_samples: int = 0, stage1_steps: int = 0,
+               progress: bool = True) -> list[tuple[AdapterJob, TrainResult]]:
+    """Train every job (`train_job`, `configs[job.name]`), in the order of `jobs`.
+
+    workers 1: one after another in this process, on `model` (loaded from `base_folder` when not given), with
+    torch's threads. workers N > 1: N worker processes of one thread each, every one loading the base from
+    `base_folder` and training one job at a time, the jobs with the most steps first. A job's weights depend on
+    its seed, data and settings and on the threads it runs with, not on the other jobs: N workers give the same
+    weights as one worker with one thread (`torch.set_num_threads(1)`), byte for byte (tested). Finished jobs
+    found on disk are reused either way (`training.train`)."""
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    kwargs = dict(base_model=base_model, eval_samples=eval_samples, max_train_samples=max_train_samples,
+                  stage1_steps=stage1_steps)
+    if workers < 1:
+        raise ValueError("workers must be >= 1")
+    if workers == 1 or len(jobs) == 1:
+        if model is None:
+            from .models import load_base
+
+            model, tokenizer = load_base(base_folder, device)
+        return [pair for job in jobs for pair in train_job(job, configs[job.name], model, tokenizer, paths,
+                                                           progress=progress, **kwargs)]
+    from tqdm import tqdm
+
+    order = sorted(range(len(jobs)), key=lambda i: -(configs[jobs[i].name].max_steps or 0))
+    done: dict[int, list] = {}
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"),
+                             initializer=_one_thread) as pool:
+        futures = {pool.submit(_train_in_worker, jobs[i], configs[jobs[i].name], str(base_folder), paths,
+                               {**kwargs, "device": device}): i for i in order}
+        bar = tqdm(total=len(jobs), desc=f"adapters ({workers} workers)", disable=not progress)
+        for future in as_completed(futures):
+            i = futures[future]
+            done[i] = future.result()
+            bar.set_postfix_str(f"{jobs[i].name} done ({done[i][-1][1].summary.get('wall_time_s', '?')} s)")
+            bar.update(1)
+        bar.close()
+    return [pair for i in range(len(jobs)) for pair in done[i]]
+
+
 def exact_match_by_kind(model, tokenizer, samples: Sequence[dict], *, batch_size: int = 32):
     """Greedy exact match of executor steps per kind of step (`machines.step_kind`: `q1->q1`, `halt`, ...).
 

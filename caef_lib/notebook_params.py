@@ -133,6 +133,10 @@ class TrainingParams(Common):
     eval_samples: int = param(100, min=0, help="held-out test samples per adapter for loss and greedy exact match")
     eval_every: int = param(0, min=0, help="steps between held-out evaluations (0 = at the end only)")
     checkpoint_every: int = param(200, min=0, help="steps between resumable checkpoints (0 = none)")
+    adapter_workers: int = param(1, min=1, max=16,
+                                 help="adapters trained at once, in worker processes of one thread each (1 = one "
+                                      "after another in the notebook's process, with every thread); a job's weights "
+                                      "do not depend on the other jobs (benchmarks/RESULTS.md: the times measured)")
     stage1: bool = param(False, help="executors in CAEF's two stages: first the prompted data (instruction + state, "
                                      "notebook 01's executor_stage1 files) into <op>_stage1/, then the plain data "
                                      "starting from those weights")

@@ -467,3 +467,29 @@ def test_the_command_line_trains_an_adapter_also_under_accelerate_launch(tmp_pat
                            str(train_file), "--out", str(tmp_path / "x"), "--set", "nope=1"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--set 'nope=1'" in done.stderr
+
+
+def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, data, pretrained):
+    """Two worker processes of one thread each == one job after another on one thread, byte for byte."""
+    import json
+
+    from caef_lib.paths import KitPaths
+
+    train_file = tmp_path / "add.train.jsonl"
+    train_file.write_text("".join(json.dumps(s) + "\n" for s in data))
+    jobs = [A.AdapterJob(name, "add", "executor", train_file, tmp_path / "missing.test.jsonl")
+            for name in ("add", "add_aligner", "add_direct")]
+    configs = {"add": cfg(max_steps=4), "add_aligner": cfg(max_steps=3, seed=1), "add_direct": cfg(max_steps=2)}
+    runs = {}
+    for workers in (1, 2):
+        paths = KitPaths.of("smoke", tmp_path / f"w{workers}")
+        pairs = A.train_jobs(jobs, configs, str(pretrained), paths, base_model="tiny-llama", device="cpu",
+                             workers=workers, eval_samples=0, progress=False)
+        assert [j.name for j, _ in pairs] == ["add", "add_aligner", "add_direct"]  # the order of `jobs`
+        assert [len(r.log) for _, r in pairs] == [4, 3, 2]
+        runs[workers] = [r.out_dir for _, r in pairs]
+    for one, two in zip(runs[1], runs[2]):
+        assert one != two
+        assert (one / "adapter_model.safetensors").read_bytes() == (two / "adapter_model.safetensors").read_bytes()
+    with pytest.raises(ValueError, match="workers"):
+        A.train_jobs(jobs, configs, str(pretrained), paths, base_model="tiny-llama", workers=0)
