@@ -162,14 +162,15 @@ def exact_match_by_kind(model, tokenizer, samples: Sequence[dict], *, batch_size
 
     One number for all steps hides what a model has learnt: for ADD a third of the steps only copy the state
     (`halt`) or write the last carry (`q1->qH`), and a model that has not learnt to add still gets those
-    right. Returns a DataFrame: kind, steps, exact_match (a row `all` first).
+    right. A composer's steps include its CALLs (`q1->q2 CALL`) and the steps that take a callee's result back
+    (`... (return)`). Returns a DataFrame: kind, steps, exact_match (a row `all` first).
     """
     import pandas as pd
 
     from .machines import step_kind
 
     _, answers = exact_match(model, tokenizer, samples, batch_size=batch_size)
-    frame = pd.DataFrame({"kind": [step_kind(s["response"]) for s in samples],
+    frame = pd.DataFrame({"kind": [step_kind(s["response"], s["prompt"]) for s in samples],
                           "correct": [a == s["response"] for a, s in zip(answers, samples)]})
     overall = frame["correct"].mean() if len(frame) else float("nan")
     rows = [{"kind": "all", "steps": len(frame), "exact_match": overall}]

@@ -421,6 +421,24 @@ def test_step_kinds_and_exact_match_per_kind(monkeypatch):
     assert table.loc["halt", "exact_match"] == table.loc["q1->qH", "exact_match"] == 1.0
 
 
+def test_per_kind_table_of_a_composer_counts_its_calls_and_returns(monkeypatch):
+    from caef_lib.engine import run_oracle
+    from caef_lib.machines import step_kind
+
+    steps = [{"prompt": c["prompt"], "response": c["answer"]} for c in run_oracle("mul", 12, 3)["calls"]
+             if c["executor"] == "mul"]
+    kinds = [step_kind(s["response"], s["prompt"]) for s in steps]
+    assert kinds[0] == "q1->q2 CALL" and kinds[1] == "q2->q3 CALL (return)"  # CALL LESS_THAN, then ADD
+    assert kinds[-1] == "halt (return)"  # the last comparison's result, then the halt
+    assert sum(k.endswith("(return)") for k in kinds) == sum("CALL" in k for k in kinds) == 7  # each CALL returns
+    wrong = kinds.index("q2->q3 CALL (return)")
+    answers = [("wrong" if i == wrong else s["response"]) for i, s in enumerate(steps)]
+    monkeypatch.setattr(A, "exact_match", lambda model, tok, samples, **kw: (None, answers))
+    table = A.exact_match_by_kind(None, None, steps).set_index("kind")
+    assert table.loc["q2->q3 CALL (return)", "exact_match"] < 1.0 and table.loc["q1->q2 CALL", "exact_match"] == 1.0
+    assert table.loc["all", "steps"] == len(steps)
+
+
 def test_aligner_exact_match_per_direction_and_length(monkeypatch):
     from caef_lib.machines import aligner_sample_kind, input_to_tm, tm_to_output
 

@@ -273,12 +273,20 @@ _CALL_RE = re.compile(r"CMD \[CALL\] ([A-Za-z_][A-Za-z0-9_]*), (\S+)")
 _STATE_RE = re.compile(r"[A-Z_]+, (q\w+),")
 
 
-def step_kind(response: str) -> str:
+def step_kind(response: str, prompt: str | None = None) -> str:
     """What kind of executor step an answer (``state\ncommand\n``) is: ``halt`` for the halt command,
     else ``<state>-><next state>`` read from the state line and the command's last field (``q1->q1``,
     ``q1->qH``), with `` CALL`` appended for a CALL. Used to report exact match per kind of step: for ADD,
     ``q1->q1`` steps compute a digit and a carry, ``q1->qH`` writes the last carry, ``halt`` only copies.
-    A text of another shape is ``other``."""
+    With the step's `prompt`, a composer's step that takes a CALLed machine's halt state back (its prompt holds
+    the callee's lines after the caller's) gets `` (return)`` appended. A text of another shape is ``other``."""
+    kind = _response_kind(response)
+    if prompt is not None and kind != "other" and len(prompt.rstrip("\n").split("\n")) > 2:
+        kind += " (return)"
+    return kind
+
+
+def _response_kind(response: str) -> str:
     lines = response.split("\n")
     if len(lines) < 2:
         return "other"
