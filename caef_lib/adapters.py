@@ -77,7 +77,9 @@ def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, bas
     (0 = all). Two stages: first the prompted data (instruction preamble + state) into `<adapter>_stage1/` for
     `stage1_steps` steps (0 = as many as stage 2; its pair has kind `executor_stage1`), then the plain data
     starting from those weights (CAEF's repository does not say whether its stage 2 starts from stage 1; we
-    assume it does). The CAEF loop uses the stage-2 adapter.
+    assume it does). The CAEF loop uses the stage-2 adapter. With `cfg.stop_at_exact` the (stage-2) adapter is
+    evaluated every `cfg.eval_every` steps on `eval_samples` validation samples taken out of its training file
+    (`validation_split`) and stops once their greedy exact match reaches it.
     """
     from .models import adapter_dir
 
@@ -92,11 +94,26 @@ def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, bas
                        eval_exact=len(test), progress=progress, desc=first.name)
         done.append((first, result))
         init = result.out_dir
-    test = held_out(job.test_file, eval_samples)
-    result = train(cfg, model, tokenizer, list(read_samples(job.train_file, limit=max_train_samples)),
-                   adapter_dir(paths, base_model, job.name), eval_samples=test or None,
-                   eval_exact=len(test), progress=progress, desc=job.name, init_from=init)
+    samples = list(read_samples(job.train_file, limit=max_train_samples))
+    if cfg.stop_at_exact:  # stop on a validation split drawn from the training file, never on the test set
+        samples, test = validation_split(samples, eval_samples or 100, cfg.seed)
+    else:
+        test = held_out(job.test_file, eval_samples)
+    result = train(cfg, model, tokenizer, samples, adapter_dir(paths, base_model, job.name),
+                   eval_samples=test or None, eval_exact=len(test), progress=progress, desc=job.name,
+                   init_from=init)
     return done + [(job, result)]
+
+
+def validation_split(samples: Sequence[dict], n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
+    """(training samples, validation samples): `n` samples (at most a tenth) drawn with `seed` and taken out of
+    the training samples, for early stopping. A problem's steps can fall on both sides; the test file stays
+    untouched for the held-out tables."""
+    import random
+
+    n = min(n, len(samples) // 10)
+    chosen = set(random.Random(f"validation-{seed}").sample(range(len(samples)), n))
+    return ([s for i, s in enumerate(samples) if i not in chosen], [s for i, s in enumerate(samples) if i in chosen])
 
 
 def _one_thread() -> None:
@@ -238,7 +255,8 @@ def summary_row(result: TrainResult, job: AdapterJob | None = None) -> dict:
     """One row of notebook 02's summary table (the tiny base's pre-training has kind 'base')."""
     s = result.summary
     return {"adapter": job.name if job else "base", "op": job.op if job else "", "kind": job.kind if job else "base",
-            "method": s.get("method"), "steps": s.get("steps"), "samples": s.get("samples"),
+            "method": s.get("method"), "steps": s.get("steps"), "stopped_early": s.get("stopped_early", False),
+            "samples": s.get("samples"),
             "tokens": s.get("tokens"), "final_loss": s.get("final_loss"),
             "eval_loss": s.get("final_eval_loss"), "eval_exact_match": s.get("final_eval_exact_match"),
             "wall_time_s": s.get("wall_time_s"), "tokens_per_s": s.get("tokens_per_s"),

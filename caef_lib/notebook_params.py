@@ -132,6 +132,10 @@ class TrainingParams(Common):
     max_train_samples: int = param(0, min=0, help="use the first N training samples of each file (0 = all)")
     eval_samples: int = param(100, min=0, help="held-out test samples per adapter for loss and greedy exact match")
     eval_every: int = param(0, min=0, help="steps between held-out evaluations (0 = at the end only)")
+    stop_at_exact: dict[str, float] = param({}, help="adapter name -> exact match that stops its training early "
+                                                     "(e.g. {add: 1.0}): checked every eval_every steps on "
+                                                     "validation samples taken out of its training file; its steps "
+                                                     "(adapter_steps / max_steps) are then a cap")
     checkpoint_every: int = param(200, min=0, help="steps between resumable checkpoints (0 = none)")
     adapter_workers: int = param(1, min=1, max=16,
                                  help="adapters trained at once, in worker processes of one thread each (1 = one "
@@ -157,6 +161,11 @@ class TrainingParams(Common):
                 raise ParameterError(f"adapter_steps: {name!r}: {steps!r}; give adapter name: steps >= 1")
         if self.max_steps == 0 and self.epochs < 1:
             raise ParameterError("give max_steps > 0 or epochs >= 1")
+        for name, target in self.stop_at_exact.items():
+            if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1:
+                raise ParameterError(f"stop_at_exact: {name!r}: {target!r}; give adapter name: exact match in (0, 1]")
+        if self.stop_at_exact and self.eval_every < 1:
+            raise ParameterError("stop_at_exact needs eval_every >= 1 (the steps between the checks)")
 
     def train_config(self, adapter: str):
         """The `training.TrainConfig` of one adapter (`adapter_steps` overrides max_steps)."""
@@ -169,7 +178,8 @@ class TrainingParams(Common):
             warmup_ratio=self.warmup_ratio, max_grad_norm=self.max_grad_norm, epochs=self.epochs,
             max_steps=self.adapter_steps.get(adapter, self.max_steps), batch_size=self.batch_size,
             grad_accum=self.grad_accum, max_length=self.max_length, checkpoint_every=self.checkpoint_every,
-            eval_every=self.eval_every, seed=self.seed, bf16=self.bf16,
+            eval_every=self.eval_every, stop_at_exact=float(self.stop_at_exact.get(adapter, 0.0)), seed=self.seed,
+            bf16=self.bf16,
             gradient_checkpointing=self.gradient_checkpointing)
         cfg.check()
         return cfg

@@ -511,3 +511,32 @@ def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, da
         assert (one / "adapter_model.safetensors").read_bytes() == (two / "adapter_model.safetensors").read_bytes()
     with pytest.raises(ValueError, match="workers"):
         A.train_jobs(jobs, configs, str(pretrained), paths, base_model="tiny-llama", workers=0)
+
+
+def test_training_stops_at_the_first_evaluation_that_reaches_its_exact_match(tmp_path, tok, data, pretrained,
+                                                                             monkeypatch):
+    import caef_lib.generation as G
+
+    model, ptok = M.load_base(str(pretrained), "cpu")
+    scores = iter([0.5, 0.9, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+    monkeypatch.setattr(G, "exact_match", lambda *a, **k: (next(scores), []))
+    c = cfg(max_steps=40, eval_every=5, stop_at_exact=0.95)
+    result = TR.train(c, model, ptok, data, tmp_path / "add", eval_samples=data[:4], eval_exact=4, progress=False)
+    assert result.summary["steps"] == 15 and result.summary["max_steps"] == 40 and result.summary["stopped_early"]
+    assert result.log["eval_exact_match"].dropna().tolist() == [0.5, 0.9, 1.0]
+    assert (tmp_path / "add" / "adapter_model.safetensors").is_file()
+    assert TR.train(c, model, ptok, data, tmp_path / "add", eval_samples=data[:4], eval_exact=4,
+                    progress=False).skipped  # a finished early stop is a finished run
+    with pytest.raises(ValueError, match="eval_every"):
+        cfg(stop_at_exact=0.9).check()
+    with pytest.raises(ValueError, match="stop_at_exact"):
+        cfg(stop_at_exact=1.5, eval_every=5).check()
+
+
+def test_the_validation_split_is_drawn_from_the_training_samples():
+    samples = [{"prompt": str(i), "response": ""} for i in range(250)]
+    train, validation = A.validation_split(samples, 100, seed=3)
+    assert len(validation) == 25 and len(train) == 225  # at most a tenth
+    assert {s["prompt"] for s in train}.isdisjoint(s["prompt"] for s in validation)
+    assert A.validation_split(samples, 100, seed=3) == (train, validation)
+    assert A.validation_split(samples, 10, seed=4)[1] != A.validation_split(samples, 10, seed=3)[1]

@@ -37,6 +37,7 @@ class TrainConfig:
     checkpoint_every: int = 0            # steps between checkpoints (0 = none)
     keep_checkpoints: int = 2
     eval_every: int = 0                  # steps between eval-loss measurements (0 = only at the end)
+    stop_at_exact: float = 0.0           # > 0: stop at the first evaluation whose greedy exact match reaches this
     seed: int = 0
     # GPU only (ignored on a CPU)
     bf16: bool = True
@@ -57,6 +58,10 @@ class TrainConfig:
                 problems.append(f"{name} must be >= 1")
         if self.max_steps <= 0 and self.epochs < 1:
             problems.append("give epochs >= 1 or max_steps > 0")
+        if not 0 <= self.stop_at_exact <= 1:
+            problems.append(f"stop_at_exact {self.stop_at_exact}: an exact match in [0, 1] (0 = off)")
+        if self.stop_at_exact > 0 and self.eval_every < 1:
+            problems.append("stop_at_exact needs eval_every >= 1 (steps between the evaluations that can stop it)")
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
             problems.append(f"adam_betas {self.adam_betas!r}: two numbers in [0, 1)")
         if problems:

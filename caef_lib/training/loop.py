@@ -114,7 +114,9 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
     """Train `model` on `samples` and save the result (adapter or full model) to `out_dir`.
 
     eval_samples: held-out samples whose answer-token loss is logged every `eval_every` steps and at the end.
-    eval_exact: also log the greedy exact-match accuracy on the first `eval_exact` eval samples then.
+    eval_exact: also log the greedy exact-match accuracy on the first `eval_exact` eval samples then. With
+        `cfg.stop_at_exact`, training stops at the first such evaluation that reaches it (give validation
+        samples, not the test set); the summary's `steps` are the steps done, `stopped_early` says whether.
     resume: continue from the newest matching checkpoint, and skip training entirely when `out_dir` already
         holds a finished run with the same configuration and data.
     checkpoint_dir: where checkpoints go (default `<out_dir parent>/_checkpoints/<out_dir name>`); removed
@@ -257,20 +259,25 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
                     row["eval_exact_match"] = exact_match(inner, tokenizer, eval_samples[:eval_exact])[0]
                 trained.train()
                 t0 += time.perf_counter() - t_eval  # evaluation time is not training time
+            stop = bool(cfg.stop_at_exact and eval_exact and not last
+                        and row["eval_exact_match"] >= cfg.stop_at_exact)
             rows.append(row)
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
-            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and not last:
+            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and not last and not stop:
                 save_checkpoint(ckpt_root, step + 1, inner, optimizer, scheduler, rows, fp, cfg, accelerator)
             if on_step is not None:
                 on_step(step + 1, row)
+            if stop:
+                break
         bar.close()
 
         log = pd.DataFrame(rows, columns=LOG_COLUMNS)
         wall = rows[-1]["elapsed_s"] if rows else 0.0
         counts = _count_params(inner)
         summary = {
-            "adapter": out_dir.name, "method": cfg.method, "steps": total_steps, "epochs_done": round(total_steps / steps_per_epoch, 4),
+            "adapter": out_dir.name, "method": cfg.method, "steps": len(rows), "max_steps": total_steps,
+            "stopped_early": len(rows) < total_steps, "epochs_done": round(len(rows) / steps_per_epoch, 4),
             "samples": len(encoded), "samples_dropped_too_long": dropped,
             "tokens": tokens_seen, "final_loss": float(log["loss"].tail(max(1, min(10, len(log)))).mean()),
             "final_eval_loss": float(rows[-1]["eval_loss"]) if rows else float("nan"),
