@@ -88,7 +88,8 @@ def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, bas
         first = AdapterJob(f"{job.name}_stage1", job.op, "executor_stage1", job.stage1_file,
                            job.stage1_file.with_name(job.stage1_file.name.replace(".train.", ".test.")))
         test = held_out(first.test_file, eval_samples)
-        result = train(dataclasses.replace(cfg, max_steps=stage1_steps or cfg.max_steps), model, tokenizer,
+        result = train(dataclasses.replace(cfg, max_steps=stage1_steps or cfg.max_steps, stop_at_exact=0.0),
+                       model, tokenizer,
                        list(read_samples(first.train_file, limit=max_train_samples)),
                        adapter_dir(paths, base_model, first.name), eval_samples=test or None,
                        eval_exact=len(test), progress=progress, desc=first.name)
@@ -96,7 +97,9 @@ def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, bas
         init = result.out_dir
     samples = list(read_samples(job.train_file, limit=max_train_samples))
     if cfg.stop_at_exact:  # stop on a validation split drawn from the training file, never on the test set
-        samples, test = validation_split(samples, eval_samples or 100, cfg.seed)
+        if eval_samples < 1:
+            raise ValueError(f"{job.name}: stop_at_exact needs eval_samples >= 1 validation samples")
+        samples, test = validation_split(samples, eval_samples, cfg.seed)
     else:
         test = held_out(job.test_file, eval_samples)
     result = train(cfg, model, tokenizer, samples, adapter_dir(paths, base_model, job.name),
@@ -112,6 +115,8 @@ def validation_split(samples: Sequence[dict], n: int, seed: int = 0) -> tuple[li
     import random
 
     n = min(n, len(samples) // 10)
+    if n < 1:
+        raise ValueError(f"{len(samples)} training samples are too few to draw validation samples from (10 needed)")
     chosen = set(random.Random(f"validation-{seed}").sample(range(len(samples)), n))
     return ([s for i, s in enumerate(samples) if i not in chosen], [s for i, s in enumerate(samples) if i in chosen])
 
@@ -149,7 +154,9 @@ def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base
                   stage1_steps=stage1_steps)
     if workers < 1:
         raise ValueError("workers must be >= 1")
-    if workers == 1 or len(jobs) == 1:
+    if not jobs:
+        return []
+    if workers == 1 or len(jobs) <= 1:
         if model is None:
             from .models import load_base
 

@@ -11,7 +11,8 @@ floating-point ties), in fewer forward passes.
 
 Why hand-written: transformers' prompt-lookup decoding (`generate(prompt_lookup_num_tokens=...)`) runs one
 sequence at a time. Here rows keep different numbers of guesses each round; the guesses a row rejects stay in
-the cache as holes, masked out by the attention mask, and every row's positions count only what it kept.
+the cache as holes, masked out by the attention mask, and every row's positions count only what it kept. Holes
+take cache slots, so models with a sliding-window cache (Mistral- or Qwen-style) are not supported.
 """
 from __future__ import annotations
 
@@ -38,11 +39,9 @@ def lookup_generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
                     draft: int = 8, ngram: int = 3, batch_size: int = 64, stats: dict | None = None) -> list[str]:
     """Greedy continuations of `prompts` (decoded, special tokens removed), each ending at EOS or its limit, in
     the order of `prompts`. `draft`: tokens guessed per row and round; `stats` receives prompts, new_tokens,
-    forward_passes, greedy_passes (what token-by-token decoding of the same batches takes: its longest answer)
-    and seconds. A decoder-only transformers (or peft) model that takes position_ids."""
-    import torch
-    from transformers import DynamicCache
-
+    forward_passes, greedy_passes (what token-by-token decoding of the same batches takes: its longest answer),
+    accepted (guessed tokens kept) and seconds. A decoder-only transformers (or peft) model that takes
+    position_ids."""
     from .generation import pad_id_of
 
     prompts = list(prompts)
@@ -55,76 +54,85 @@ def lookup_generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens:
     eos, pad = tokenizer.eos_token_id, pad_id_of(tokenizer)
     if eos is None:
         raise ValueError("the tokenizer has no EOS token")
-    device = next(model.parameters()).device
     encoded = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     answers: list[list[int]] = [[] for _ in prompts]
-    passes, greedy_passes, t0 = 0, 0, time.perf_counter()
+    counts = {"passes": 0, "greedy": 0, "accepted": 0}
+    t0 = time.perf_counter()
     was_training = model.training
     model.eval()
-    with torch.no_grad():
+    try:
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         for s in range(0, len(order), batch_size):
-            rows = order[s:s + batch_size]
-            width = max(len(encoded[i]) for i in rows)
-            ids = torch.full((len(rows), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(rows), width), dtype=torch.long)
-            for r, i in enumerate(rows):
-                ids[r, width - len(encoded[i]):] = torch.tensor(encoded[i])
-                mask[r, width - len(encoded[i]):] = 1
-            cache = DynamicCache()
-            position = (mask.cumsum(1) - 1).clamp(min=0)
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=position.to(device),
-                           past_key_values=cache, use_cache=True).logits[:, -1]
-            passes += 1
-            first = logits.argmax(-1).tolist()
-            live = []  # rows still writing, in the cache's row order
-            for r, i in enumerate(rows):
-                answers[i].append(first[r])
-                live.append(first[r] != eos and len(answers[i]) < limits[i])
-            next_pos = mask.sum(1)
-            pointer = {i: 0 for i in rows}
-            while any(live):
-                keep = [r for r, alive in enumerate(live) if alive]
-                if len(keep) < len(rows):  # finished rows leave the batch (and the cache)
-                    index = torch.tensor(keep, device=device)
-                    cache.batch_select_indices(index)
-                    mask, next_pos = mask[keep], next_pos[keep]
-                    rows = [rows[r] for r in keep]
-                guesses = []
-                for i in rows:
-                    text = encoded[i] + answers[i]
-                    room = limits[i] - len(answers[i])
-                    guess, pointer[i] = propose(encoded[i], text, pointer[i], min(draft, room - 1), ngram)
-                    guesses.append(guess)
-                k = max(len(g) for g in guesses)
-                step = torch.full((len(rows), 1 + k), pad, dtype=torch.long)
-                for r, (i, g) in enumerate(zip(rows, guesses)):
-                    step[r, 0] = answers[i][-1]
-                    step[r, 1:1 + len(g)] = torch.tensor(g, dtype=torch.long)
-                new_mask = torch.ones((len(rows), 1 + k), dtype=torch.long)
-                position = next_pos[:, None] + torch.arange(1 + k)[None, :]
-                full = torch.cat([mask, new_mask], 1)
-                logits = model(input_ids=step.to(device), attention_mask=full.to(device),
-                               position_ids=position.to(device), past_key_values=cache, use_cache=True).logits
-                passes += 1
-                best = logits.argmax(-1).tolist()
-                live = []
-                for r, (i, g) in enumerate(zip(rows, guesses)):
-                    m = 0
-                    while m < len(g) and best[r][m] == g[m]:
-                        m += 1
-                    new_mask[r, 1 + m:] = 0  # rejected guesses stay in the cache as masked holes
-                    pointer[i] += m
-                    added = g[:m] + [best[r][m]]
-                    if eos in added:
-                        added = added[:added.index(eos) + 1]
-                    answers[i] += added[:limits[i] - len(answers[i])]
-                    live.append(answers[i][-1] != eos and len(answers[i]) < limits[i])
-                mask = torch.cat([mask, new_mask], 1)
-                next_pos = next_pos + new_mask.sum(1)
-            greedy_passes += max(len(answers[i]) for i in order[s:s + batch_size])
-    model.train(was_training)
+            _decode_batch(model, encoded, order[s:s + batch_size], limits, answers, draft, ngram, eos, pad, counts)
+    finally:
+        model.train(was_training)
     if stats is not None:
-        stats.update(prompts=len(prompts), new_tokens=sum(len(a) for a in answers), forward_passes=passes,
-                     greedy_passes=greedy_passes, seconds=time.perf_counter() - t0)
+        stats.update(prompts=len(prompts), new_tokens=sum(len(a) for a in answers), forward_passes=counts["passes"],
+                     greedy_passes=counts["greedy"], accepted=counts["accepted"], seconds=time.perf_counter() - t0)
     return [tokenizer.decode(a, skip_special_tokens=True, clean_up_tokenization_spaces=False) for a in answers]
+
+
+def _decode_batch(model, encoded, rows, limits, answers, draft, ngram, eos, pad, counts) -> None:
+    """One batch of lookup_generate: appends each row's greedy tokens to `answers[i]`, counts into `counts`."""
+    import torch
+    from transformers import DynamicCache
+
+    device = next(model.parameters()).device
+    batch = list(rows)
+    width = max(len(encoded[i]) for i in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for r, i in enumerate(rows):
+        ids[r, width - len(encoded[i]):] = torch.tensor(encoded[i])
+        mask[r, width - len(encoded[i]):] = 1
+    cache = DynamicCache()
+    with torch.no_grad():
+        position = (mask.cumsum(1) - 1).clamp(min=0)
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=position.to(device),
+                       past_key_values=cache, use_cache=True).logits[:, -1]
+        counts["passes"] += 1
+        live = []  # rows still writing, in the cache's row order
+        for r, i in enumerate(rows):
+            answers[i].append(int(logits[r].argmax()))
+            live.append(answers[i][-1] != eos and len(answers[i]) < limits[i])
+        next_pos = mask.sum(1)
+        pointer = {i: 0 for i in rows}
+        while any(live):
+            keep = [r for r, alive in enumerate(live) if alive]
+            if len(keep) < len(rows):  # finished rows leave the batch (and the cache)
+                cache.batch_select_indices(torch.tensor(keep, device=device))
+                mask, next_pos = mask[keep], next_pos[keep]
+                rows = [rows[r] for r in keep]
+            guesses = []
+            for i in rows:
+                room = limits[i] - len(answers[i])
+                guess, pointer[i] = propose(encoded[i], encoded[i] + answers[i], pointer[i], min(draft, room - 1),
+                                            ngram)
+                guesses.append(guess)
+            k = max(len(g) for g in guesses)
+            step = torch.full((len(rows), 1 + k), pad, dtype=torch.long)
+            for r, (i, g) in enumerate(zip(rows, guesses)):
+                step[r, 0] = answers[i][-1]
+                step[r, 1:1 + len(g)] = torch.tensor(g, dtype=torch.long)
+            new_mask = torch.ones((len(rows), 1 + k), dtype=torch.long)
+            position = next_pos[:, None] + torch.arange(1 + k)[None, :]
+            logits = model(input_ids=step.to(device), attention_mask=torch.cat([mask, new_mask], 1).to(device),
+                           position_ids=position.to(device), past_key_values=cache, use_cache=True).logits
+            counts["passes"] += 1
+            best = logits.argmax(-1).tolist()
+            live = []
+            for r, (i, g) in enumerate(zip(rows, guesses)):
+                m = 0
+                while m < len(g) and best[r][m] == g[m]:
+                    m += 1
+                new_mask[r, 1 + m:] = 0  # rejected guesses stay in the cache as masked holes
+                pointer[i] += m
+                counts["accepted"] += m
+                added = g[:m] + [best[r][m]]
+                if eos in added:
+                    added = added[:added.index(eos) + 1]
+                answers[i] += added[:limits[i] - len(answers[i])]
+                live.append(answers[i][-1] != eos and len(answers[i]) < limits[i])
+            mask = torch.cat([mask, new_mask], 1)
+            next_pos = next_pos + new_mask.sum(1)
+    counts["greedy"] += max(len(answers[i]) for i in batch)

@@ -161,7 +161,11 @@ class TrainingParams(Common):
                 raise ParameterError(f"adapter_steps: {name!r}: {steps!r}; give adapter name: steps >= 1")
         if self.max_steps == 0 and self.epochs < 1:
             raise ParameterError("give max_steps > 0 or epochs >= 1")
+        names = {f"{op}{suffix}" for op in self.ops for suffix in ("", "_aligner", "_direct")}
         for name, target in self.stop_at_exact.items():
+            if name not in names:
+                raise ParameterError(f"stop_at_exact: {name!r} is not an adapter of ops {self.ops} "
+                                     f"({', '.join(sorted(names))})")
             if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1:
                 raise ParameterError(f"stop_at_exact: {name!r}: {target!r}; give adapter name: exact match in (0, 1]")
         if self.stop_at_exact and self.eval_every < 1:
@@ -231,9 +235,9 @@ class LeaveSquareOutParams(Common):
                                     "adapters trained here on the square split's training cells only")
     caef_steps: dict[str, int] = param({"add": 2500, "add_aligner": 3000},
                                        help="LoRA steps of the CAEF probe's adapters when caef_adapters=train")
-    caef_lora_r: int = param(16, min=1)
+    caef_lora_r: int = param(16, min=1, help="LoRA rank of the CAEF probe's adapters when caef_adapters=train")
     caef_margin: int = param(5, min=1, max=40, help="CAEF is run on the square and this many cells around it")
-    caef_column_lengths: list[int] = param([3, 4], min=2, max=100,
+    caef_column_lengths: list[int] = param([3, 4], min=3, max=100,
                                            help="operand lengths at which the leading columns the executor got "
                                                 "wrong on the grid are tested again, far from the square")
     caef_column_n: int = param(30, min=1, help="problems per leading column and length")

@@ -204,7 +204,10 @@ def test_caef_square_probe_never_scores_a_trained_cell_as_held_out():
     wrong = out["cells"][(out["cells"]["format"] == "caef") & (out["cells"]["greedy"] == 0)]
     assert set(wrong["a"]) == {50} and set(wrong["first_wrong_kind"]) == {"aligner"}
     with pytest.raises(ValueError, match="formats"):
-        caef_probe.caef_square_probe(split.name, "unused", adapters={}, formats=("rfft",), answer=model)
+        caef_probe.caef_square_probe(split.name, "unused", adapters={}, trained_on=set(), formats=("rfft",),
+                                     answer=model)
+    with pytest.raises(ValueError, match="trained_on"):  # adapters from elsewhere: say what they were trained on
+        caef_probe.caef_square_probe(split.name, "unused", adapters={}, answer=model)
 
 
 def test_trained_problems_reads_notebook_01s_training_digests(tmp_path):

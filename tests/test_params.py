@@ -106,3 +106,16 @@ def test_paper_profile_needs_a_local_base_model(tmp_path):
     env = next(r for r in runs if r.name == "00_environment")
     assert f"02_training.base_model={missing}" in env.params["check_models"]
     assert f"04_rfft.rfft_model={llama2}" in env.params["check_models"]
+
+
+def test_stop_at_exact_names_adapters_of_the_ops_and_needs_eval_every():
+    from caef_lib.notebook_params import TrainingParams
+
+    P = validate(TrainingParams, {"stop_at_exact": {"add": 1.0, "add_aligner": 0.95}, "eval_every": 250})
+    assert P.train_config("add").stop_at_exact == 1.0 and P.train_config("add_direct").stop_at_exact == 0.0
+    with pytest.raises(ParameterError, match="'mul' is not an adapter of ops"):
+        validate(TrainingParams, {"stop_at_exact": {"mul": 1.0}, "eval_every": 250})
+    with pytest.raises(ParameterError, match="needs eval_every"):
+        validate(TrainingParams, {"stop_at_exact": {"add": 1.0}})
+    with pytest.raises(ParameterError, match="exact match in"):
+        validate(TrainingParams, {"stop_at_exact": {"add": 2}, "eval_every": 250})

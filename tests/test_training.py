@@ -511,6 +511,7 @@ def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, da
         assert (one / "adapter_model.safetensors").read_bytes() == (two / "adapter_model.safetensors").read_bytes()
     with pytest.raises(ValueError, match="workers"):
         A.train_jobs(jobs, configs, str(pretrained), paths, base_model="tiny-llama", workers=0)
+    assert A.train_jobs([], configs, str(pretrained), paths, base_model="tiny-llama", workers=2) == []
 
 
 def test_training_stops_at_the_first_evaluation_that_reaches_its_exact_match(tmp_path, tok, data, pretrained,
@@ -540,3 +541,5 @@ def test_the_validation_split_is_drawn_from_the_training_samples():
     assert {s["prompt"] for s in train}.isdisjoint(s["prompt"] for s in validation)
     assert A.validation_split(samples, 100, seed=3) == (train, validation)
     assert A.validation_split(samples, 10, seed=4)[1] != A.validation_split(samples, 10, seed=3)[1]
+    with pytest.raises(ValueError, match="too few"):
+        A.validation_split(samples[:9], 5)

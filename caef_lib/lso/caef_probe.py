@@ -129,6 +129,9 @@ def caef_square_probe(split_name: str, base_folder: str, models_dir=None, *, ada
     unknown = sorted(set(formats) - set(MODES))
     if unknown or not formats:
         raise ValueError(f"formats {list(formats)!r}: use some of {', '.join(MODES)}")
+    if adapters is not None and trained_on is None:
+        raise ValueError("adapters trained elsewhere need trained_on, the problems they were trained on (set() if "
+                         "none of the grid's)")
     cells = probe_cells(split, margin)
     results = []
     if adapters is None and answer is None:

@@ -87,8 +87,9 @@ def heatmaps(paths):
 @figure("lso_square_zoom", notebook=NOTEBOOK)
 def square_zoom(paths):
     """The first single square of each task and the cells around it, every format side by side (direct,
-    scratchpad, CAEF's whole process, its executor alone): greedy accuracy on top, the sampled protocol below (where measured: white = not sampled);
-    the red outline is the held-out square."""
+    scratchpad, CAEF's whole process, its executor alone): greedy accuracy on top, the sampled protocol below
+    (where measured: white = not sampled); the red outline is the held-out square, and a title's "square ...
+    right" counts its held-out cells only."""
     import matplotlib.pyplot as plt
 
     cells = _load(paths, "cells.parquet")
@@ -109,7 +110,7 @@ def square_zoom(paths):
         span = s.half + 5
         lo = (s.cx - span, s.cy - span)
         part = g[(g["x"] - s.cx).abs().le(span) & (g["y"] - s.cy).abs().le(span)]
-        inside = part[(part["x"] - s.cx).abs().le(s.half) & (part["y"] - s.cy).abs().le(s.half)]
+        inside = part[(part["x"] - s.cx).abs().le(s.half) & (part["y"] - s.cy).abs().le(s.half) & ~part["in_train"]]
         for row, measure in enumerate(measures):
             ax = axes[row][col]
             grid = _grid(part.assign(x=part["x"] - lo[0], y=part["y"] - lo[1]), measure,

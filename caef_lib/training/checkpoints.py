@@ -29,8 +29,11 @@ def fingerprint(cfg: TrainConfig, encoded: Sequence[Encoded], base_id: str) -> s
     """Hash of what determines the result: config (minus bookkeeping), base model, the tokenised data."""
     h = hashlib.sha256()
     c = dataclasses.asdict(cfg)
-    for k in ("checkpoint_every", "keep_checkpoints", "eval_every"):
+    for k in ("checkpoint_every", "keep_checkpoints"):
         c.pop(k)
+    if not cfg.stop_at_exact:  # then neither decides the weights (and runs from before early stopping stay valid)
+        c.pop("stop_at_exact")
+        c.pop("eval_every")
     h.update(json.dumps(c, sort_keys=True).encode())
     h.update(base_id.encode())
     for e in encoded:

@@ -261,6 +261,9 @@ def train(cfg: TrainConfig, model, tokenizer, samples: Iterable[dict], out_dir: 
                 t0 += time.perf_counter() - t_eval  # evaluation time is not training time
             stop = bool(cfg.stop_at_exact and eval_exact and not last
                         and row["eval_exact_match"] >= cfg.stop_at_exact)
+            if world > 1 and cfg.stop_at_exact:  # every process stops at the same step, or none does
+                flag = accelerator.reduce(torch.tensor([float(stop)], device=accelerator.device), reduction="sum")
+                stop = bool(flag.item() > 0)
             rows.append(row)
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}", refresh=False)
