@@ -61,6 +61,19 @@ def pad_id_of(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
+def left_padded(rows: Sequence[Sequence[int]], pad_id: int):
+    """(input_ids, attention_mask) of token rows padded on the left to the longest, as decoding needs them."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, row in enumerate(rows):
+        ids[k, width - len(row):] = torch.tensor(row, dtype=torch.long)
+        mask[k, width - len(row):] = 1
+    return ids, mask
+
+
 def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int | Sequence[int] = 256,
              batch_size: int = 32, do_sample: bool = False, temperature: float = 1.0, top_k: int = 0,
              seed: int = 0, stop: str | Sequence[str] | None = None, use_cache: bool = True,
@@ -117,12 +130,8 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int | 
         torch.manual_seed(seed)
         for s in range(0, len(order), batch_size):
             idx = order[s:s + batch_size]
-            width = max(len(encoded[i]) for i in idx)
-            ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-            mask = torch.zeros((len(idx), width), dtype=torch.long)
-            for r, i in enumerate(idx):
-                ids[r, width - len(encoded[i]):] = torch.tensor(encoded[i])
-                mask[r, width - len(encoded[i]):] = 1
+            ids, mask = left_padded([encoded[i] for i in idx], pad_id)
+            width = ids.shape[1]
             row_limits = [limits[i] for i in idx]
             extra = {"adapter_names": [adapter_names[i] for i in idx]} if adapter_names is not None else {}
             config = GenerationConfig(max_new_tokens=max(row_limits), **settings)

@@ -77,14 +77,11 @@ def _decode_batch(model, encoded, rows, limits, answers, draft, ngram, eos, pad,
     import torch
     from transformers import DynamicCache
 
+    from .generation import left_padded
+
     device = next(model.parameters()).device
     batch = list(rows)
-    width = max(len(encoded[i]) for i in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for r, i in enumerate(rows):
-        ids[r, width - len(encoded[i]):] = torch.tensor(encoded[i])
-        mask[r, width - len(encoded[i]):] = 1
+    ids, mask = left_padded([encoded[i] for i in rows], pad)
     cache = DynamicCache()
     with torch.no_grad():
         position = (mask.cumsum(1) - 1).clamp(min=0)
