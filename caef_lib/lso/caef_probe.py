@@ -3,9 +3,10 @@
     probe = caef_square_probe("1hole_(50, 50)_10_441_0-100", base, adapters={"add": ..., "add_aligner": ...},
                               trained_on=problems_the_adapters_saw)        # or: train them here (executor_cfg, ...)
 
-CAEF's ADD executor and aligner (LoRA adapters on the kit's pre-trained tiny base, notebook 02's) are run on the
-held-out square and the cells around it, by the whole process (aligner(I), executor steps until halt, aligner(O);
-scored by result, as CAEF's reference scores it) and by the executor alone (from the true first state). The
+CAEF's ADD executor and aligner (LoRA adapters on notebook 02's base: the kit's pre-trained tiny one, or the
+paper profile's LLaMA) are run on the held-out square and the cells around it, by the whole process (aligner(I),
+executor steps until halt, aligner(O); scored by result, as CAEF's reference scores it) and by the executor alone
+(from the true first state). The
 adapters are either notebook 02's (trained on notebook 01's 1-8 digit problems; the few square cells among them
 count as trained on) or trained here on the split's training cells only (`caef_samples`, `train_caef`).
 """
