@@ -194,7 +194,8 @@ def test_caef_square_probe_never_scores_a_trained_cell_as_held_out():
 
     seen = {(50, 50), (45, 45), (48, 51)}  # the square's centre, a margin cell, a square cell trained on
     out = caef_probe.caef_square_probe(split.name, "unused", adapters={}, trained_on=seen, margin=2, answer=model)
-    assert out["train"] == [] and set(out["cells"]["format"]) == {"caef", "caef_executor"}
+    assert out["train"] == [] and out["by_distance"] == []
+    assert set(out["cells"]["format"]) == {"caef", "caef_executor"}
     rows = {(r["format"], r["region"]): r for r in out["summary"]}
     assert rows[("caef", "outside")]["cells"] == 3 and rows[("caef", "outside")]["correct"] == 2  # (50, 50) fails
     assert rows[("caef", "square")]["cells"] == 49 - 2 and rows[("caef", "square")]["correct"] == 47 - 6

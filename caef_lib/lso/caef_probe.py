@@ -115,13 +115,15 @@ def caef_square_probe(split_name: str, base_folder: str, models_dir=None, *, ada
     `formats`: "caef" (the full process) and/or "caef_executor" (the executor alone, from the true first state);
     `answer` replaces the adapters by any `model(requests) -> answers` (tests).
     Returns {"cells": DataFrame (a, b, x, y, in_train, greedy, sampled=nan, calls, error, first_wrong_call,
-    first_wrong_kind, format), "summary": rows as probe.region_summary, "train": [TrainResult, ...] (empty when
-    `adapters` is given), "model" and "tokenizer" (the peft model carrying both adapters; None with `answer`)}."""
+    first_wrong_kind, format), "summary": rows as probe.region_summary, "by_distance": rows as
+    probe.accuracy_by_distance (only for adapters trained here: the distance to scattered problems of another
+    training set would mean something else), "train": [TrainResult, ...] (empty when `adapters` is given), "model"
+    and "tokenizer" (the peft model carrying both adapters; None with `answer`)}."""
     from pathlib import Path
 
     import pandas as pd
 
-    from .probe import region_summary, regions
+    from .probe import accuracy_by_distance, region_summary, regions
     from .splits import build_split, parse_split
 
     split = parse_split("addition", split_name)
@@ -146,7 +148,7 @@ def caef_square_probe(split_name: str, base_folder: str, models_dir=None, *, ada
         trained_on = {(r["a"], r["b"]) for r in train_records}
     trained_on = set(map(tuple, trained_on or ()))
     peft_model, tokenizer = (None, None) if answer else load_caef(base_folder, adapters, device)
-    frames, summary = [], []
+    frames, summary, by_distance = [], [], []
     for fmt in formats:
         rows = run_caef(peft_model, tokenizer, cells, mode=MODES[fmt], batch_size=batch_size, progress=progress,
                         answer=answer)
@@ -165,8 +167,22 @@ def caef_square_probe(split_name: str, base_folder: str, models_dir=None, *, ada
                 summary.append({**labels, "measure": "greedy", "region": name, "cells": len(part),
                                 **accuracy_row(int(part["greedy"].sum()), len(part))})
         frames.append(frame.assign(**labels))
-    return {"cells": pd.concat(frames, ignore_index=True), "summary": summary, "train": results,
-            "model": peft_model, "tokenizer": tokenizer}
+        if results:
+            by_distance += accuracy_by_distance(frame, labels)
+    return {"cells": pd.concat(frames, ignore_index=True), "summary": summary, "by_distance": by_distance,
+            "train": results, "model": peft_model, "tokenizer": tokenizer}
+
+
+def notebook02_probe(paths, split_name: str, source: dict, *, margin: int = 5, device: str = "auto",
+                     batch_size: int = 128, progress: bool = True) -> dict:
+    """`caef_square_probe` with notebook 02's adapters (`source`: `adapters.notebook02_caef(paths)`); the probed
+    cells among notebook 01's training problems of ADD count as trained on."""
+    from ..adapters import trained_problems
+    from .splits import parse_split
+
+    seen = trained_problems(paths, "add", probe_cells(parse_split("addition", split_name), margin))
+    return caef_square_probe(split_name, source["base"], adapters=source["adapters"], trained_on=seen, margin=margin,
+                             device=device, batch_size=batch_size, progress=progress)
 
 
 # ----------------------------------------------------------------------------------- is a failure about the square?
