@@ -68,7 +68,7 @@ def held_out(test_file: Path, limit: int) -> list[dict]:
 
 def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, base_model: str,
               eval_samples: int = 100, max_train_samples: int = 0, stage1_steps: int = 0,
-              progress: bool = True) -> list[tuple[AdapterJob, TrainResult]]:
+              progress: bool = True, on_step=None) -> list[tuple[AdapterJob, TrainResult]]:
     """Train one adapter into data/models/<profile>/<base>/<adapter>/; return (job, result) pairs: one, or two
     for an executor in CAEF's two stages (`job.stage1_file`).
 
@@ -79,7 +79,8 @@ def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, bas
     starting from those weights (CAEF's repository does not say whether its stage 2 starts from stage 1; we
     assume it does). The CAEF loop uses the stage-2 adapter. With `cfg.stop_at_exact` the (stage-2) adapter is
     evaluated every `cfg.eval_every` steps on `eval_samples` validation samples taken out of its training file
-    (`validation_split`) and stops once their greedy exact match reaches it.
+    (`validation_split`) and stops once their greedy exact match reaches it. on_step(name, step, row): called
+    after every optimizer step (`name` is `<adapter>_stage1` during stage 1).
     """
     from .models import adapter_dir
 
@@ -92,7 +93,8 @@ def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, bas
                        model, tokenizer,
                        list(read_samples(first.train_file, limit=max_train_samples)),
                        adapter_dir(paths, base_model, first.name), eval_samples=test or None,
-                       eval_exact=len(test), progress=progress, desc=first.name)
+                       eval_exact=len(test), progress=progress, desc=first.name,
+                       on_step=_named(on_step, first.name))
         done.append((first, result))
         init = result.out_dir
     samples = list(read_samples(job.train_file, limit=max_train_samples))
@@ -104,8 +106,12 @@ def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, bas
         test = held_out(job.test_file, eval_samples)
     result = train(cfg, model, tokenizer, samples, adapter_dir(paths, base_model, job.name),
                    eval_samples=test or None, eval_exact=len(test), progress=progress, desc=job.name,
-                   init_from=init)
+                   init_from=init, on_step=_named(on_step, job.name))
     return done + [(job, result)]
+
+
+def _named(on_step, name: str):
+    return None if on_step is None else (lambda step, row: on_step(name, step, row))
 
 
 def validation_split(samples: Sequence[dict], n: int, seed: int = 0) -> tuple[list[dict], list[dict]]:
@@ -127,12 +133,24 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def _train_in_worker(job: AdapterJob, cfg: TrainConfig, base_folder: str, paths, kwargs: dict):
-    """A worker process: load the base, train one job (no progress bar), return its (job, result) pairs."""
+def _train_in_worker(job: AdapterJob, cfg: TrainConfig, base_folder: str, paths, kwargs: dict, queue=None):
+    """A worker process: load the base, train one job (no progress bar of its own: every step is reported on
+    `queue` as (name, step, validation exact match or nan) for the parent's bar), return its (job, result)
+    pairs."""
     from .models import load_base
 
     model, tokenizer = load_base(base_folder, kwargs.pop("device"))
-    return train_job(job, cfg, model, tokenizer, paths, progress=False, **kwargs)
+    report = None if queue is None else (lambda name, step, row: queue.put((name, step,
+                                                                             row.get("eval_exact_match"))))
+    return train_job(job, cfg, model, tokenizer, paths, progress=False, on_step=report, **kwargs)
+
+
+def _job_steps(job: AdapterJob, cfg: TrainConfig, stage1_steps: int) -> dict[str, int]:
+    """The optimizer steps a job may take, per training run (its cap when it can stop early)."""
+    steps = {job.name: cfg.max_steps}
+    if job.stage1_file is not None:
+        steps[f"{job.name}_stage1"] = stage1_steps or cfg.max_steps
+    return steps
 
 
 def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base_folder: str, paths, *,
@@ -147,7 +165,9 @@ def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base
     its seed, data and settings and on the threads it runs with, not on the other jobs: N workers give the same
     weights as one worker with one thread (`torch.set_num_threads(1)`), byte for byte (tested). Finished jobs
     found on disk are reused either way (`training.train`)."""
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import math
+    import queue as queues
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing import get_context
 
     kwargs = dict(base_model=base_model, eval_samples=eval_samples, max_train_samples=max_train_samples,
@@ -166,17 +186,48 @@ def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base
     from tqdm import tqdm
 
     order = sorted(range(len(jobs)), key=lambda i: -(configs[jobs[i].name].max_steps or 0))
+    caps = {i: _job_steps(jobs[i], configs[jobs[i].name], stage1_steps) for i in range(len(jobs))}
+    steps = {name: 0 for cap in caps.values() for name in cap}
+    latest: dict[str, str] = {}  # running adapter -> "step/cap exact x %"
+    evaluated: dict[str, str] = {}  # adapter -> its latest evaluated exact match (validation samples when it
+    #                                 trains to a target, else the held-out ones)
     done: dict[int, list] = {}
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"),
-                             initializer=_one_thread) as pool:
+    context = get_context("spawn")
+    # One bar over the steps of all jobs (caps: a job that stops early jumps to its cap when it ends), fed by
+    # the workers' per-step reports; a finished job's line says its wall time and whether it stopped early.
+    with context.Manager() as manager, ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
+                                                           mp_context=context, initializer=_one_thread) as pool:
+        reports = manager.Queue()
         futures = {pool.submit(_train_in_worker, jobs[i], configs[jobs[i].name], str(base_folder), paths,
-                               {**kwargs, "device": device}): i for i in order}
-        bar = tqdm(total=len(jobs), desc=f"adapters ({workers} workers)", disable=not progress)
-        for future in as_completed(futures):
-            i = futures[future]
-            done[i] = future.result()
-            bar.set_postfix_str(f"{jobs[i].name} done ({done[i][-1][1].summary.get('wall_time_s', '?')} s)")
-            bar.update(1)
+                               {**kwargs, "device": device}, reports if progress else None): i for i in order}
+        bar = tqdm(total=sum(sum(c.values()) for c in caps.values()), unit="step",
+                   desc=f"adapters ({workers} workers)", disable=not progress)
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            while True:
+                try:
+                    name, step, exact = reports.get_nowait()
+                except queues.Empty:
+                    break
+                steps[name] = step
+                if exact is not None and not math.isnan(exact):
+                    evaluated[name] = f" exact {exact:.0%}"
+                cap = next(c[name] for c in caps.values() if name in c)
+                latest[name] = f"{step}{f'/{cap}' if cap else ''}{evaluated.get(name, '')}"
+            for future in finished:
+                i = futures[future]
+                done[i] = future.result()
+                steps.update(caps[i])
+                for name in caps[i]:
+                    latest.pop(name, None)
+                result = done[i][-1][1]
+                bar.write(f"{jobs[i].name}: done, {result.summary.get('steps', '?')} steps"
+                          f"{' (stopped early)' if result.summary.get('stopped_early') else ''}, "
+                          f"{result.summary.get('wall_time_s', '?')} s")
+            bar.n = sum(steps.values())
+            bar.set_postfix_str("; ".join(f"{name} {text}" for name, text in latest.items()), refresh=False)
+            bar.refresh()
         bar.close()
     return [pair for i in range(len(jobs)) for pair in done[i]]
 

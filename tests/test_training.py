@@ -411,6 +411,8 @@ def test_step_kinds_and_exact_match_per_kind(monkeypatch):
             "ADD, q0, [HEAD1] |3[HEAD2] |1 [C] [OUTPUT]\n")
     assert step_kind(call) == "q3->q1 CALL"
     assert step_kind("garbage") == step_kind("ADD q1\nCMD: x\n") == "other"
+    # a command that only moves to another state (REFLECTION's, LEFT_MASK's) has one field
+    assert step_kind("REFLECTION, q1,  |9|9[HEAD1] |6[HEAD2] |3|9[OUTPUT]\nCMD q2\n") == "q1->q2"
 
     # a model that copies but cannot add: right on the last two steps only
     answers = ["wrong"] * 3 + [s["response"] for s in steps[3:]]
@@ -487,8 +489,9 @@ def test_the_command_line_trains_an_adapter_also_under_accelerate_launch(tmp_pat
     assert done.returncode == 2 and "--set 'nope=1'" in done.stderr
 
 
-def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, data, pretrained):
-    """Two worker processes of one thread each == one job after another on one thread, byte for byte."""
+def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, data, pretrained, capsys):
+    """Two worker processes of one thread each == one job after another on one thread, byte for byte; the
+    workers' steps feed one progress bar."""
     import json
 
     from caef_lib.paths import KitPaths
@@ -501,11 +504,15 @@ def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, da
     runs = {}
     for workers in (1, 2):
         paths = KitPaths.of("smoke", tmp_path / f"w{workers}")
+        capsys.readouterr()
         pairs = A.train_jobs(jobs, configs, str(pretrained), paths, base_model="tiny-llama", device="cpu",
-                             workers=workers, eval_samples=0, progress=False)
+                             workers=workers, eval_samples=0, progress=workers == 2)
         assert [j.name for j, _ in pairs] == ["add", "add_aligner", "add_direct"]  # the order of `jobs`
         assert [len(r.log) for _, r in pairs] == [4, 3, 2]
         runs[workers] = [r.out_dir for _, r in pairs]
+    out = capsys.readouterr()
+    assert "add: done, 4 steps" in out.out and "add_direct: done, 2 steps" in out.out
+    assert "9/9" in out.err  # the bar: every step of the three jobs
     for one, two in zip(runs[1], runs[2]):
         assert one != two
         assert (one / "adapter_model.safetensors").read_bytes() == (two / "adapter_model.safetensors").read_bytes()

@@ -294,6 +294,7 @@ def _response_kind(response: str) -> str:
         return "halt"
     state = _STATE_RE.match(lines[0])
     fields = lines[1].split(", ")
-    if not state or len(fields) < 2 or not lines[1].startswith("CMD"):
+    if not state or not lines[1].startswith("CMD"):
         return "other"
-    return f"{state.group(1)}->{fields[-1]}" + (" CALL" if call_target(lines[1]) else "")
+    target = fields[-1].split()[-1]  # `CMD q2` (a move to another state and nothing else) has one field
+    return f"{state.group(1)}->{target}" + (" CALL" if call_target(lines[1]) else "")
