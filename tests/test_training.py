@@ -410,7 +410,7 @@ def test_step_kinds_and_exact_match_per_kind(monkeypatch):
     call = ("MUL, q3, [HEAD1]|3 [HEAD2]|7 [COUNT]|3 [OUTPUT]|2\nCMD [CALL] ADD, q1\n"
             "ADD, q0, [HEAD1] |3[HEAD2] |1 [C] [OUTPUT]\n")
     assert step_kind(call) == "q3->q1 CALL"
-    assert step_kind("garbage") == step_kind("ADD q1\nCMD: x\n") == "other"
+    assert step_kind("garbage") == step_kind("ADD q1\nCMD: x\n") == step_kind("ADD, q1, |3\nCMD, \n") == "other"
     # a command that only moves to another state (REFLECTION's, LEFT_MASK's) has one field
     assert step_kind("REFLECTION, q1,  |9|9[HEAD1] |6[HEAD2] |3|9[OUTPUT]\nCMD q2\n") == "q1->q2"
 

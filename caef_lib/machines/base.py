@@ -294,7 +294,8 @@ def _response_kind(response: str) -> str:
         return "halt"
     state = _STATE_RE.match(lines[0])
     fields = lines[1].split(", ")
-    if not state or not lines[1].startswith("CMD"):
+    words = fields[-1].split()  # `CMD q2` (a move to another state and nothing else) has one field
+    if not state or not lines[1].startswith("CMD") or not words:
         return "other"
-    target = fields[-1].split()[-1]  # `CMD q2` (a move to another state and nothing else) has one field
+    target = words[-1]
     return f"{state.group(1)}->{target}" + (" CALL" if call_target(lines[1]) else "")
