@@ -166,8 +166,8 @@ def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base
     weights as one worker with one thread (`torch.set_num_threads(1)`), byte for byte (tested). Finished jobs
     found on disk are reused either way (`training.train`)."""
     import math
-    import queue as queues
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from contextlib import nullcontext
     from multiprocessing import get_context
 
     kwargs = dict(base_model=base_model, eval_samples=eval_samples, max_train_samples=max_train_samples,
@@ -187,46 +187,42 @@ def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base
 
     order = sorted(range(len(jobs)), key=lambda i: -(configs[jobs[i].name].max_steps or 0))
     caps = {i: _job_steps(jobs[i], configs[jobs[i].name], stage1_steps) for i in range(len(jobs))}
-    steps = {name: 0 for cap in caps.values() for name in cap}
-    latest: dict[str, str] = {}  # running adapter -> "step/cap exact x %"
-    evaluated: dict[str, str] = {}  # adapter -> its latest evaluated exact match (validation samples when it
-    #                                 trains to a target, else the held-out ones)
+    cap_of = {name: cap for job_caps in caps.values() for name, cap in job_caps.items()}
+    steps = dict.fromkeys(cap_of, 0)
+    running: dict[str, str] = {}  # training run -> " exact x %" of its latest evaluation ("" before the first)
     done: dict[int, list] = {}
     context = get_context("spawn")
-    # One bar over the steps of all jobs (caps: a job that stops early jumps to its cap when it ends), fed by
-    # the workers' per-step reports; a finished job's line says its wall time and whether it stopped early.
-    with context.Manager() as manager, ProcessPoolExecutor(max_workers=min(workers, len(jobs)),
-                                                           mp_context=context, initializer=_one_thread) as pool:
-        reports = manager.Queue()
+    # One bar over the steps of all jobs (a job that stops early jumps to its cap when it ends), fed by the
+    # workers' per-step reports; a finished job's line says its steps, whether it stopped early, its wall time.
+    with (context.Manager() if progress else nullcontext()) as manager, ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)), mp_context=context, initializer=_one_thread) as pool:
+        reports = manager.Queue() if progress else None
         futures = {pool.submit(_train_in_worker, jobs[i], configs[jobs[i].name], str(base_folder), paths,
-                               {**kwargs, "device": device}, reports if progress else None): i for i in order}
-        bar = tqdm(total=sum(sum(c.values()) for c in caps.values()), unit="step",
-                   desc=f"adapters ({workers} workers)", disable=not progress)
+                               {**kwargs, "device": device}, reports): i for i in order}
+        bar = tqdm(total=sum(cap_of.values()), unit="step", desc=f"adapters ({workers} workers)",
+                   disable=not progress)
         pending = set(futures)
         while pending:
             finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            while True:
-                try:
-                    name, step, exact = reports.get_nowait()
-                except queues.Empty:
-                    break
+            while reports is not None and not reports.empty():
+                name, step, exact = reports.get()
                 steps[name] = step
+                running.setdefault(name, "")
                 if exact is not None and not math.isnan(exact):
-                    evaluated[name] = f" exact {exact:.0%}"
-                cap = next(c[name] for c in caps.values() if name in c)
-                latest[name] = f"{step}{f'/{cap}' if cap else ''}{evaluated.get(name, '')}"
+                    running[name] = f" exact {exact:.0%}"
             for future in finished:
                 i = futures[future]
                 done[i] = future.result()
                 steps.update(caps[i])
                 for name in caps[i]:
-                    latest.pop(name, None)
-                result = done[i][-1][1]
-                bar.write(f"{jobs[i].name}: done, {result.summary.get('steps', '?')} steps"
-                          f"{' (stopped early)' if result.summary.get('stopped_early') else ''}, "
-                          f"{result.summary.get('wall_time_s', '?')} s")
+                    running.pop(name, None)
+                result = done[i][-1][1].summary
+                bar.write(f"{jobs[i].name}: done, {result.get('steps', '?')} steps"
+                          f"{' (stopped early)' if result.get('stopped_early') else ''}, "
+                          f"{result.get('wall_time_s', '?')} s")
             bar.n = sum(steps.values())
-            bar.set_postfix_str("; ".join(f"{name} {text}" for name, text in latest.items()), refresh=False)
+            bar.set_postfix_str("; ".join(f"{name} {steps[name]}{f'/{cap_of[name]}' if cap_of[name] else ''}{exact}"
+                                          for name, exact in running.items()), refresh=False)
             bar.refresh()
         bar.close()
     return [pair for i in range(len(jobs)) for pair in done[i]]
