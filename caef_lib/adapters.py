@@ -68,7 +68,8 @@ def held_out(test_file: Path, limit: int) -> list[dict]:
 
 def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, base_model: str,
               eval_samples: int = 100, max_train_samples: int = 0, stage1_steps: int = 0,
-              progress: bool = True, on_step=None) -> list[tuple[AdapterJob, TrainResult]]:
+              progress: bool = True, on_step=None, init_from: str | Path | None = None
+              ) -> list[tuple[AdapterJob, TrainResult]]:
     """Train one adapter into data/models/<profile>/<base>/<adapter>/; return (job, result) pairs: one, or two
     for an executor in CAEF's two stages (`job.stage1_file`).
 
@@ -80,11 +81,15 @@ def train_job(job: AdapterJob, cfg: TrainConfig, model, tokenizer, paths, *, bas
     assume it does). The CAEF loop uses the stage-2 adapter. With `cfg.stop_at_exact` the (stage-2) adapter is
     evaluated every `cfg.eval_every` steps on `eval_samples` validation samples taken out of its training file
     (`validation_split`) and stops once their greedy exact match reaches it. on_step(name, step, row): called
-    after every optimizer step (`name` is `<adapter>_stage1` during stage 1).
+    after every optimizer step (`name` is `<adapter>_stage1` during stage 1). init_from: an adapter folder of
+    the same rank to start from instead of a fresh LoRA (a warm start, `adapter_init` in notebook 02); not with
+    two stages.
     """
     from .models import adapter_dir
 
-    done, init = [], None
+    done, init = [], init_from
+    if job.stage1_file is not None and init_from is not None:
+        raise ValueError(f"{job.name}: a warm start (init_from) and two stages (stage1) do not go together")
     if job.stage1_file is not None:
         first = AdapterJob(f"{job.name}_stage1", job.op, "executor_stage1", job.stage1_file,
                            job.stage1_file.with_name(job.stage1_file.name.replace(".train.", ".test.")))
@@ -153,18 +158,48 @@ def _job_steps(job: AdapterJob, cfg: TrainConfig, stage1_steps: int) -> dict[str
     return steps
 
 
+def job_order(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], inits: dict[str, str]) -> list[int]:
+    """Indices of `jobs` in the order they are started: every job after the job it starts from (`inits`: name ->
+    name), and among the jobs that could start, the one heading the most steps first (its own cap plus the
+    longest chain of jobs that start from it), so that the chains that decide the end start early."""
+    index = {job.name: i for i, job in enumerate(jobs)}
+    for name, source in inits.items():
+        if name in index and source not in index:
+            raise ValueError(f"{name} starts from {source} (adapter_init), which this run does not train")
+    source_of = {index[n]: index[s] for n, s in inits.items() if n in index}
+    chain: dict[int, int] = {}
+
+    def heads(i: int) -> int:  # only asked of jobs whose sources have started: no cycle below them
+        if i not in chain:
+            below = [heads(d) for d, s in source_of.items() if s == i]
+            chain[i] = (configs[jobs[i].name].max_steps or 0) + max(below, default=0)
+        return chain[i]
+
+    order, started = [], set()
+    while len(order) < len(jobs):
+        ready = [i for i in range(len(jobs)) if i not in started and source_of.get(i, -1) in started | {-1}]
+        if not ready:
+            raise ValueError(f"adapter_init: a cycle among {sorted(jobs[i].name for i in source_of)}")
+        i = min(ready, key=lambda i: (-heads(i), i))
+        order.append(i)
+        started.add(i)
+    return order
+
+
 def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base_folder: str, paths, *,
                base_model: str, device: str = "auto", workers: int = 1, model=None, tokenizer=None,
                eval_samples: int = 100, max_train_samples: int = 0, stage1_steps: int = 0,
-               progress: bool = True) -> list[tuple[AdapterJob, TrainResult]]:
-    """Train every job (`train_job`, `configs[job.name]`), in the order of `jobs`.
+               inits: dict[str, str] | None = None, progress: bool = True) -> list[tuple[AdapterJob, TrainResult]]:
+    """Train every job (`train_job`, `configs[job.name]`); the pairs come back in the order of `jobs`.
 
-    workers 1: one after another in this process, on `model` (loaded from `base_folder` when not given), with
-    torch's threads. workers N > 1: N worker processes of one thread each, every one loading the base from
-    `base_folder` and training one job at a time, the jobs with the most steps first. A job's weights depend on
-    its seed, data and settings and on the threads it runs with, not on the other jobs: N workers give the same
-    weights as one worker with one thread (`torch.set_num_threads(1)`), byte for byte (tested). Finished jobs
-    found on disk are reused either way (`training.train`)."""
+    inits: adapter name -> the name of another job whose trained weights it starts from (a warm start); that
+    job is trained first. The order is `job_order`'s. workers 1: one after another in this process, on `model`
+    (loaded from `base_folder` when not given), with torch's threads. workers N > 1: N worker processes of one
+    thread each, every one loading the base from `base_folder` and training one job at a time; a job is handed
+    to a free worker once the job it starts from has finished. A job's weights depend on its seed, data,
+    settings and starting weights and on the threads it runs with, not on the other jobs: N workers give the
+    same weights as one worker with one thread (`torch.set_num_threads(1)`), byte for byte (tested). Finished
+    jobs found on disk are reused either way (`training.train`)."""
     import math
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from contextlib import nullcontext
@@ -176,34 +211,49 @@ def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base
         raise ValueError("workers must be >= 1")
     if not jobs:
         return []
+    inits = dict(inits or {})
+    order = job_order(jobs, configs, inits)
+    index = {job.name: i for i, job in enumerate(jobs)}
+    done: dict[int, list] = {}
+
+    def init_from(i: int):
+        source = inits.get(jobs[i].name)
+        return None if source is None else str(done[index[source]][-1][1].out_dir)
+
     if workers == 1 or len(jobs) <= 1:
         if model is None:
             from .models import load_base
 
             model, tokenizer = load_base(base_folder, device)
-        return [pair for job in jobs for pair in train_job(job, configs[job.name], model, tokenizer, paths,
-                                                           progress=progress, **kwargs)]
+        for i in order:
+            done[i] = train_job(jobs[i], configs[jobs[i].name], model, tokenizer, paths, progress=progress,
+                                init_from=init_from(i), **kwargs)
+        return [pair for i in range(len(jobs)) for pair in done[i]]
     from tqdm import tqdm
 
-    order = sorted(range(len(jobs)), key=lambda i: -(configs[jobs[i].name].max_steps or 0))
     caps = {i: _job_steps(jobs[i], configs[jobs[i].name], stage1_steps) for i in range(len(jobs))}
     cap_of = {name: cap for job_caps in caps.values() for name, cap in job_caps.items()}
     steps = dict.fromkeys(cap_of, 0)
     running: dict[str, str] = {}  # training run -> " exact x %" of its latest evaluation ("" before the first)
-    done: dict[int, list] = {}
     context = get_context("spawn")
     # One bar over the steps of all jobs (a job that stops early jumps to its cap when it ends), fed by the
     # workers' per-step reports; a finished job's line says its steps, whether it stopped early, its wall time.
+    # At most `workers` jobs are handed to the pool at a time, so that a job becoming ready (its source done)
+    # is not queued behind jobs of lower priority.
     with (context.Manager() if progress else nullcontext()) as manager, ProcessPoolExecutor(
             max_workers=min(workers, len(jobs)), mp_context=context, initializer=_one_thread) as pool:
         reports = manager.Queue() if progress else None
-        futures = {pool.submit(_train_in_worker, jobs[i], configs[jobs[i].name], str(base_folder), paths,
-                               {**kwargs, "device": device}, reports): i for i in order}
         bar = tqdm(total=sum(cap_of.values()), unit="step", desc=f"adapters ({workers} workers)",
                    disable=not progress)
-        pending = set(futures)
-        while pending:
-            finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+        futures, waiting = {}, list(order)
+        while waiting or futures:
+            for i in [i for i in waiting if inits.get(jobs[i].name) is None or index[inits[jobs[i].name]] in done]:
+                if len(futures) >= workers:
+                    break
+                waiting.remove(i)
+                futures[pool.submit(_train_in_worker, jobs[i], configs[jobs[i].name], str(base_folder), paths,
+                                    {**kwargs, "device": device, "init_from": init_from(i)}, reports)] = i
+            finished, _ = wait(set(futures), timeout=1.0, return_when=FIRST_COMPLETED)
             while reports is not None and not reports.empty():
                 name, step, exact = reports.get()
                 steps[name] = step
@@ -211,7 +261,7 @@ def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base
                 if exact is not None and not math.isnan(exact):
                     running[name] = f" exact {exact:.0%}"
             for future in finished:
-                i = futures[future]
+                i = futures.pop(future)
                 done[i] = future.result()
                 steps.update(caps[i])
                 for name in caps[i]:

@@ -137,6 +137,9 @@ class TrainingParams(Common):
                                                      "validation samples taken out of its training file; its steps "
                                                      "(adapter_steps / max_steps) are then a cap")
     checkpoint_every: int = param(200, min=0, help="steps between resumable checkpoints (0 = none)")
+    adapter_init: dict[str, str] = param({}, help="adapter name -> the adapter of this run whose trained weights it "
+                                                  "starts from instead of a fresh LoRA (a warm start, e.g. "
+                                                  "{sub_aligner: add_aligner}); it is trained after that one")
     adapter_workers: int = param(1, min=1, max=16,
                                  help="adapters trained at once, in worker processes of one thread each (1 = one "
                                       "after another in the notebook's process, with every thread); a job's weights "
@@ -168,6 +171,19 @@ class TrainingParams(Common):
                                      f"({', '.join(sorted(names))})")
             if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1:
                 raise ParameterError(f"stop_at_exact: {name!r}: {target!r}; give adapter name: exact match in (0, 1]")
+        for name, source in self.adapter_init.items():
+            if name not in names or source not in names or name == source:
+                raise ParameterError(f"adapter_init: {name!r}: {source!r}; give adapter name: another adapter of ops "
+                                     f"{self.ops} ({', '.join(sorted(names))})")
+            if self.stage1 and name in self.ops:
+                raise ParameterError(f"adapter_init: {name!r} is an executor and stage1=True starts executors from "
+                                     f"their stage-1 weights; drop one of the two")
+            seen, at = {name}, source
+            while at in self.adapter_init:
+                if self.adapter_init[at] in seen | {at}:
+                    raise ParameterError(f"adapter_init: {name!r} starts from itself through {at!r} (a cycle)")
+                seen.add(at)
+                at = self.adapter_init[at]
         if self.stop_at_exact and self.eval_every < 1:
             raise ParameterError("stop_at_exact needs eval_every >= 1 (the steps between the checks)")
 

@@ -119,3 +119,20 @@ def test_stop_at_exact_names_adapters_of_the_ops_and_needs_eval_every():
         validate(TrainingParams, {"stop_at_exact": {"add": 1.0}})
     with pytest.raises(ParameterError, match="exact match in"):
         validate(TrainingParams, {"stop_at_exact": {"add": 2}, "eval_every": 250})
+
+
+def test_adapter_init_names_two_adapters_of_the_ops_without_a_cycle():
+    from caef_lib.notebook_params import TrainingParams
+
+    ops = {"ops": ["add", "sub"]}
+    P = validate(TrainingParams, {**ops, "adapter_init": {"sub_aligner": "add_aligner", "sub": "add"}})
+    assert P.adapter_init == {"sub_aligner": "add_aligner", "sub": "add"}
+    with pytest.raises(ParameterError, match="adapter_init: 'mul_aligner'"):
+        validate(TrainingParams, {**ops, "adapter_init": {"mul_aligner": "add_aligner"}})
+    with pytest.raises(ParameterError, match="adapter_init: 'sub'"):
+        validate(TrainingParams, {**ops, "adapter_init": {"sub": "sub"}})
+    with pytest.raises(ParameterError, match="a cycle"):
+        validate(TrainingParams, {**ops, "adapter_init": {"sub": "add", "add": "sub_aligner", "sub_aligner": "sub"}})
+    with pytest.raises(ParameterError, match="stage1"):
+        validate(TrainingParams, {**ops, "stage1": True, "adapter_init": {"sub": "add"}})
+    validate(TrainingParams, {**ops, "stage1": True, "adapter_init": {"sub_aligner": "add_aligner"}})

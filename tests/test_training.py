@@ -520,6 +520,42 @@ def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, da
         A.train_jobs(jobs, configs, str(pretrained), paths, base_model="tiny-llama", workers=0)
     assert A.train_jobs([], configs, str(pretrained), paths, base_model="tiny-llama", workers=2) == []
 
+    # a warm start: `add` starts from the trained `add_direct`, so add_direct goes first although it has the
+    # fewest steps; the same weights with 1 and 2 workers, and not those of a fresh start
+    warm = {}
+    for workers in (1, 2):
+        paths = KitPaths.of("smoke", tmp_path / f"warm{workers}")
+        capsys.readouterr()
+        pairs = A.train_jobs(jobs, configs, str(pretrained), paths, base_model="tiny-llama", device="cpu",
+                             workers=workers, eval_samples=0, inits={"add": "add_direct"}, progress=workers == 2)
+        warm[workers] = {j.name: (r.out_dir / "adapter_model.safetensors").read_bytes() for j, r in pairs}
+    out = capsys.readouterr().out
+    assert out.index("add_direct: done") < out.index("add: done")
+    assert warm[1] == warm[2]
+    assert warm[1]["add"] != (runs[1][0] / "adapter_model.safetensors").read_bytes()
+    assert warm[1]["add_direct"] == (runs[1][2] / "adapter_model.safetensors").read_bytes()
+    with pytest.raises(ValueError, match="which this run does not train"):
+        A.train_jobs(jobs[:1], configs, str(pretrained), paths, base_model="tiny-llama", inits={"add": "sub"})
+
+
+def test_job_order_starts_a_job_after_its_source_and_the_longest_chain_first():
+    from types import SimpleNamespace
+
+    names = ["add", "add_aligner", "sub", "sub_aligner", "mul_aligner", "add_direct"]
+    jobs = [SimpleNamespace(name=n) for n in names]
+    steps = {"add": 300, "add_aligner": 600, "sub": 500, "sub_aligner": 100, "mul_aligner": 100, "add_direct": 50}
+    configs = {n: SimpleNamespace(max_steps=s) for n, s in steps.items()}
+    inits = {"sub_aligner": "add_aligner", "mul_aligner": "sub_aligner"}
+    order = [names[i] for i in A.job_order(jobs, configs, inits)]
+    assert order == ["add_aligner", "sub", "add", "sub_aligner", "mul_aligner", "add_direct"]
+    # no warm starts: the most steps first
+    assert [names[i] for i in A.job_order(jobs, configs, {})] == \
+        ["add_aligner", "sub", "add", "sub_aligner", "mul_aligner", "add_direct"]
+    inits = {"add": "add_direct"}  # add_direct now heads 50 + 300 steps: after sub's 500
+    assert [names[i] for i in A.job_order(jobs, configs, inits)][:3] == ["add_aligner", "sub", "add_direct"]
+    with pytest.raises(ValueError, match="a cycle"):
+        A.job_order(jobs, configs, {"add": "sub", "sub": "add"})
+
 
 def test_training_stops_at_the_first_evaluation_that_reaches_its_exact_match(tmp_path, tok, data, pretrained,
                                                                              monkeypatch):
