@@ -16,6 +16,13 @@ and generated tokens/s are printed with the ratios. Runs are interleaved and the
 
     python benchmarks/executor_throughput.py --base data/models/default/tiny-llama/base \\
         --adapters data/models/default/tiny-llama --digits 5,8 --n 32 [--repeats 3] [--threads 2]
+    python benchmarks/executor_throughput.py --random-llama8b --digits 5 --n 64 --repeats 1   # a GPU only
+
+`--random-llama8b` measures the strategies on a model of Llama-3.1-8B's shape (random weights built on the GPU
+in bf16, two LoRA adapters `add` and `add_aligner` of r=8 on q_proj,v_proj, a byte-level BPE that groups digits
+by three, `caef_lib.tokenization.llama3_like_tokenizer`). Its answers are noise: every problem ends at its first
+call, and what is measured is what one call costs each strategy when the model does not stop by itself (the
+reference generates up to `max_length`, the kit up to the machine's longest answer).
 """
 from __future__ import annotations
 
@@ -103,29 +110,72 @@ def compare(ref: dict, kit: dict) -> tuple[int, int, int]:
     return same, cut, other
 
 
+def random_llama8b(device: str, shape: dict | None = None):
+    """(peft model, tokenizer): Llama-3.1-8B's shape, random bf16 weights made on `device`, adapters add and
+    add_aligner (LoRA r=8 on q_proj,v_proj; B is initialised to zero, so they leave the base's answers as they
+    are). `shape` replaces the Llama-3.1-8B config (a small one checks the code without a GPU)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from caef_lib.engine import run_oracle
+    from caef_lib.tokenization import llama3_like_tokenizer
+    from training_throughput import LLAMA_31_8B
+
+    tok = llama3_like_tokenizer(t for a, b in [(45, 67), (12345, 678), (31415926, 27182818)]
+                                for c in run_oracle("add", a, b)["calls"] for t in (c["prompt"], c["answer"]))
+    config = LlamaConfig(**{**(shape or LLAMA_31_8B), "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id})
+    torch.manual_seed(0)
+    torch.set_default_dtype(torch.bfloat16)
+    try:
+        with torch.device(device):
+            base = LlamaForCausalLM(config)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    base.eval()
+    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "v_proj"])
+    model = get_peft_model(base, lora, adapter_name="add")
+    model.add_adapter("add_aligner", lora)
+    model.to(device=device, dtype=torch.bfloat16)
+    return model, tok
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--base", required=True)
-    ap.add_argument("--adapters", required=True, help="folder holding add/ and add_aligner/")
+    ap.add_argument("--base", help="the base's folder (or --random-llama8b)")
+    ap.add_argument("--adapters", help="folder holding add/ and add_aligner/")
+    ap.add_argument("--random-llama8b", action="store_true", help="a random Llama-3.1-8B-shaped model (GPU)")
     ap.add_argument("--digits", default="5,8")
     ap.add_argument("--n", type=int, default=32, help="problems per length")
     ap.add_argument("--batch", type=int, default=128, help="kit: problems in flight")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--warmup", action="store_true",
+                    help="first run each kit strategy once, untimed, on 8 problems (CUDA's start-up costs)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from caef_lib.environment import resolve_device
     from caef_lib.lso.caef_probe import load_caef
 
     device = resolve_device(args.device)
-    model, tok = load_caef(args.base, {n: Path(args.adapters) / n for n in ("add", "add_aligner")}, device)
+    if args.random_llama8b:
+        if not device.startswith("cuda"):
+            ap.error("--random-llama8b needs a GPU (16 GB of bf16 weights)")
+        model, tok = random_llama8b(device)
+    elif args.base and args.adapters:
+        model, tok = load_caef(args.base, {n: Path(args.adapters) / n for n in ("add", "add_aligner")}, device)
+    else:
+        ap.error("give --base and --adapters, or --random-llama8b")
     problems = [p for d in args.digits.split(",") for p in be.draw_problems("add", int(d), args.n, seed=0)]
     names = ("reference", "kit-adapter", "kit-mixed", "kit-lookup")
+    order = names[1:] + names[:1]  # the reference last: a run cut short by a time limit still shows the kit's
     times = {n: [] for n in names}
     tokens, calls = {}, {}
+    if args.warmup:
+        for grouping, decoding in (("adapter", "generate"), ("mixed", "generate"), ("adapter", "lookup")):
+            kit_strategy(model, tok, problems[:8], {}, args.batch, grouping, decoding)
     for _ in range(args.repeats):
-        for name in names:
+        for name in order:
             record: dict = {}
             t0 = time.perf_counter()
             if name == "reference":
@@ -136,8 +186,9 @@ def main() -> int:
                 tokens[name], rows = kit_strategy(model, tok, problems, record, args.batch, name.split("-")[1])
             times[name].append(time.perf_counter() - t0)
             calls[name] = record
+            print(f"  {name}: {times[name][-1]:.2f} s", flush=True)
     print(f"device {device} ({torch.cuda.get_device_name() if device.startswith('cuda') else 'CPU'}), "
-          f"{args.threads} threads; {len(problems)} add problems at {args.digits} digits, each to its first wrong "
+          f"model {'random Llama-3.1-8B shape, bf16' if args.random_llama8b else args.base}, {args.threads} threads; {len(problems)} add problems at {args.digits} digits, each to its first wrong "
           f"call; {sum(r['correct'] for r in rows)} right")
     bad = 0
     for name in names[1:]:

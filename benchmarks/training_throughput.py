@@ -196,15 +196,17 @@ def main(argv=None) -> None:
     ap.add_argument("--gpu-steps", type=int, default=10)
     ap.add_argument("--gpu-checkpointing", action="store_true")
     ap.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak (default: by name)")
+    ap.add_argument("--gpu-only", action="store_true", help="skip the CPU comparison (on a GPU machine)")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     out = {"torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
-    print(f"CPU: {out['cpu_count']} cores, torch threads {out['torch_threads']}; "
-          f"{args.steps} steps x batch {args.batch}, {args.repeats} interleaved repeats")
-    out["cpu"] = cpu_benchmark(args.steps, args.repeats, args.batch)
+    if not args.gpu_only:
+        print(f"CPU: {out['cpu_count']} cores, torch threads {out['torch_threads']}; "
+              f"{args.steps} steps x batch {args.batch}, {args.repeats} interleaved repeats")
+    out["cpu"] = [] if args.gpu_only else cpu_benchmark(args.steps, args.repeats, args.batch)
     for r in out["cpu"]:
         print(f"  {r['model']:10s} {r['parameters']:>9,} params  {r['run']:26s} {r['tokens_per_s']:>7,} tok/s  "
               f"x{r['ratio_vs_trainer']:.2f} vs Trainer   runs {r['all_runs']}")

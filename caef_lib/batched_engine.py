@@ -5,7 +5,9 @@
     table = summarise(rows)                                              # a row per (op, digits, mode)
 
 The driver keeps up to `batch_size` problems in flight and refills the batch from the queue as problems finish:
-no lock-step, no batch waiting for its slowest member, no finished problem carried along. Each round asks the
+no lock-step, no batch waiting for its slowest member, no finished problem carried along. The queue starts with
+the problems whose step limit is highest (longest first): a problem that runs long is a chain of calls that no
+batch can shorten, so it starts while the others keep the batch full, not at the end with a batch of one. Each round asks the
 model for the pending call of every live problem at once (`model(requests) -> answers`; a real model answers them
 in one batch per adapter or one mixed-adapter batch, `HFModel`), feeds the answers back, and compares each answer with the machine's own
 answer to the same prompt (`engine.oracle_answer`): the first call that differs is recorded with its kind
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .call_errors import KINDS, classify  # noqa: F401 (KINDS: the error table's columns)
-from .engine import ALIGNER_SUFFIX, Process, oracle_answer
+from .engine import ALIGNER_SUFFIX, Process, default_max_steps, oracle_answer
 from .machines import expression, get
 from .machines.tape import MalformedText
 
@@ -110,6 +112,11 @@ def make_process(op: str, a: int, b: int | None, mode: str):
     raise ValueError(f"mode {mode!r}: use one of {', '.join(MODES)}")
 
 
+def step_limit(op: str, a: int, b: int | None, mode: str) -> int:
+    """The most calls a problem can take in `mode` (the process's own step limit; 1 for a single call)."""
+    return default_max_steps(op, a, b) if mode in ("full", "executor") else 1
+
+
 def run(problems: Sequence[tuple[str, int, int | None]], model: Callable[[list[Request]], list[str]], *,
         mode: str = "full", batch_size: int = 256, stop_at_first_error: bool = False, progress: bool = False,
         desc: str = "CAEF") -> list[dict]:
@@ -123,7 +130,7 @@ def run(problems: Sequence[tuple[str, int, int | None]], model: Callable[[list[R
         raise ValueError(f"mode {mode!r}: use one of {', '.join(MODES)}")
     if batch_size < 1:
         raise ValueError("batch_size must be >= 1")
-    queue = deque(range(len(problems)))
+    queue = deque(sorted(range(len(problems)), key=lambda k: -step_limit(*problems[k], mode)))
     live: dict[int, object] = {}
     first: dict[int, dict] = {}
     rows: list[dict | None] = [None] * len(problems)

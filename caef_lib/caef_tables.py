@@ -37,18 +37,24 @@ def needed_modes(ops: Sequence[str], direct: bool = True, components: bool = Tru
 
 def measure(model, ops: Sequence[str], lengths: Sequence[int], n: int, *, seed: int = 0, direct: bool = True,
             components: bool = True, batch_size: int = 128, progress: bool = False) -> list[dict]:
-    """Every operator at every length in every mode it has (`modes_for`), the same `n` problems for all modes."""
+    """Every operator at every length in every mode it has (`modes_for`), the same `n` problems for all modes.
+    One engine run per mode holds the problems of every operator and length: a problem that runs long (a
+    composer looping to its step limit) shares its rounds with the others' instead of leaving one cell's run
+    waiting for it with a nearly empty batch. Rows come back ordered by operator, length, mode."""
+    problems = {(op, d): be.draw_problems(op, d, n, seed) for op in ops for d in lengths}
+    modes = {op: modes_for(op, direct, components) for op in ops}
     rows = []
-    for op in ops:
-        if not components and get(op).symbol is None:
+    for mode in ("full", "direct", "executor", "aligner_input", "aligner_output"):
+        cells = [(op, d) for op in ops for d in lengths if mode in modes[op]]
+        if not cells:
             continue
-        for digits in lengths:
-            problems = be.draw_problems(op, digits, n, seed)
-            for mode in modes_for(op, direct, components):
-                out = be.run(problems, model, mode=mode, batch_size=batch_size, progress=progress,
-                             stop_at_first_error=mode == "executor", desc=f"{op} {digits} {mode}")
-                rows += [{**r, "digits": digits} for r in out]
-    return rows
+        todo = [p for cell in cells for p in problems[cell]]
+        out = be.run(todo, model, mode=mode, batch_size=batch_size, progress=progress,
+                     stop_at_first_error=mode == "executor", desc=f"{mode} ({len(cells)} cells)")
+        digits = [d for op, d in cells for _ in problems[(op, d)]]
+        rows += [{**r, "digits": d} for r, d in zip(out, digits, strict=True)]
+    rank = {(op, d, m): i for i, (op, d, m) in enumerate((op, d, m) for op in ops for d in lengths for m in modes[op])}
+    return sorted(rows, key=lambda r: rank[(r["op"], r["digits"], r["mode"])])
 
 
 def _table(rows: Sequence[dict], modes: dict[str, str], column: str):

@@ -151,3 +151,23 @@ def load_tokenizer(path: str | os.PathLike):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(Path(path), local_files_only=True, trust_remote_code=False)
+
+
+def llama3_like_tokenizer(texts: Iterable[str], vocab_size: int = 400):
+    """A byte-level BPE trained on `texts` that cuts digit runs into groups of up to three and has BOS/EOS but no
+    pad token, as Llama-3's tokenizer does. For tests and benchmarks of what a user's real checkpoint brings
+    (a tokenizer whose token boundaries do not follow the CAEF markers), without a model hub."""
+    from tokenizers import trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(r"\d{1,3}"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(list(texts) * 5, trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<|begin_of_text|>", "<|end_of_text|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(
+        single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>")

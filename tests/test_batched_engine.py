@@ -68,6 +68,20 @@ def test_batching_changes_no_answer():
     assert 0 < sum(r["correct"] for r in alone) < len(problems)
 
 
+def test_the_problems_with_the_highest_step_limit_start_first():
+    problems = [("add", 12, 34), ("mul", 31415, 9), ("add", 5, 6), ("div", 98765, 43)]
+    started = []
+
+    def recording(requests):
+        started.extend(r.key for r in requests if r.call == 0 and r.key not in started)
+        return be.oracle_model(requests)
+
+    rows = be.run(problems, recording, batch_size=1)
+    limits = [be.step_limit(*p, "full") for p in problems]
+    assert started == sorted(range(4), key=lambda k: -limits[k]) and limits[1] > limits[0]
+    assert [(r["op"], int(r["a"])) for r in rows] == [(op, a) for op, a, _ in problems] and all(r["correct"] for r in rows)
+
+
 def test_stop_at_first_error_ends_a_problem_at_its_first_wrong_call():
     problems = be.draw_problems("mul", 3, 50, seed=0)
     full = be.run(problems, be.NoisyOracle(0.1, seed=3))
@@ -164,23 +178,10 @@ def test_a_model_folder_with_an_adapter_map(tmp_path, one_thread):
 
 
 def _llama3_like_tokenizer():
-    """A byte-level BPE that groups digits by up to three and has no pad token, as Llama-3's does."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from caef_lib.tokenization import llama3_like_tokenizer
 
-    texts = [t for a, b in [(45, 67), (12345, 678), (9, 99999999), (31415926, 27182818)]
-             for c in run_oracle("add", a, b)["calls"] for t in (c["prompt"], c["answer"])]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(r"\d{1,3}"), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts * 5, trainers.BpeTrainer(
-        vocab_size=400, special_tokens=["<|begin_of_text|>", "<|end_of_text|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    tok.post_processor = processors.TemplateProcessing(
-        single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>")
+    return llama3_like_tokenizer(t for a, b in [(45, 67), (12345, 678), (9, 99999999), (31415926, 27182818)]
+                                 for c in run_oracle("add", a, b)["calls"] for t in (c["prompt"], c["answer"]))
 
 
 def test_a_llama3_shaped_folder_runs_through_the_engine_and_the_cli(tmp_path, one_thread):

@@ -19,6 +19,15 @@ def test_the_oracle_fills_both_tables_with_100_percent():
     assert set(t2["component"]) == {"executor", "aligner_input", "aligner_output"}
     assert (t2["accuracy"] == 1.0).all() and len(t2[t2["op"] == "reflection"]) == 2
     assert ct.first_errors(rows).empty
+    # one engine run per mode holds every cell: rows return to (op, length, mode) order, each cell its own problems
+    keys = [(r["op"], r["digits"], r["mode"]) for r in rows]
+    assert keys == sorted(keys, key=lambda k: (["add", "sub", "reflection"].index(k[0]), k[1],
+                                               ct.modes_for(k[0]).index(k[2])))
+    assert all(len(str(r["a"])) == r["digits"] for r in rows if r["op"] == "add")
+    for (op, d) in {(r["op"], r["digits"]) for r in rows}:
+        assert {m: [(r["a"], r["b"]) for r in rows if (r["op"], r["digits"], r["mode"]) == (op, d, m)]
+                for m in ct.modes_for(op)} == {m: [(str(a), str(b)) for _, a, b in be.draw_problems(op, d, 5, 1)]
+                                               for m in ct.modes_for(op)}
 
 
 def test_faults_are_counted_and_rendered():

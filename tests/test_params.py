@@ -136,3 +136,20 @@ def test_adapter_init_names_two_adapters_of_the_ops_without_a_cycle():
     with pytest.raises(ParameterError, match="stage1"):
         validate(TrainingParams, {**ops, "stage1": True, "adapter_init": {"sub": "add"}})
     validate(TrainingParams, {**ops, "stage1": True, "adapter_init": {"sub_aligner": "add_aligner"}})
+
+
+def test_the_default_profile_trains_every_adapter_of_the_seven_operators_to_a_target():
+    """Issue 16: notebook 02 of `make study` trains the nine executors, seven aligners and seven directs; every
+    executor and aligner has a step cap and a validation target, and notebook 05 tables the seven operators."""
+    from caef_lib.notebook_params import CaefTablesParams, TrainingParams
+
+    runs = {r.name: r for r in runner.plan("default")}
+    P = validate(TrainingParams, runs["02_training"].params)
+    seven = ["add", "sub", "mul", "div", "equal", "greater_than", "less_than"]
+    assert sorted(P.ops) == sorted(seven + ["reflection", "left_mask"])
+    assert set(P.adapters) == {"executor", "aligner", "direct"}
+    trained = set(P.ops) | {f"{op}_aligner" for op in seven}
+    assert set(P.stop_at_exact) == trained and set(P.adapter_steps) == trained
+    assert set(P.adapter_init) <= trained and set(P.adapter_init.values()) <= trained
+    T = validate(CaefTablesParams, runs["05_caef_tables"].params)
+    assert T.op_list() == seven
