@@ -356,13 +356,17 @@ def held_out_tables(pairs: Sequence[tuple[AdapterJob, TrainResult]], model, toke
 
 
 def summary_row(result: TrainResult, job: AdapterJob | None = None) -> dict:
-    """One row of notebook 02's summary table (the tiny base's pre-training has kind 'base')."""
+    """One row of notebook 02's summary table (the tiny base's pre-training has kind 'base'). `eval_loss` and
+    `eval_exact_match` are the last evaluation's, on what `evaluated_on` says: `validation` (samples drawn out of
+    the training file, for an adapter trained to a target) or `held-out` (the test file's first samples)."""
     s = result.summary
+    target = (s.get("config") or {}).get("stop_at_exact") or 0
     return {"adapter": job.name if job else "base", "op": job.op if job else "", "kind": job.kind if job else "base",
             "method": s.get("method"), "steps": s.get("steps"), "stopped_early": s.get("stopped_early", False),
             "samples": s.get("samples"),
             "tokens": s.get("tokens"), "final_loss": s.get("final_loss"),
             "eval_loss": s.get("final_eval_loss"), "eval_exact_match": s.get("final_eval_exact_match"),
+            "evaluated_on": "validation" if target else "held-out",
             "wall_time_s": s.get("wall_time_s"), "tokens_per_s": s.get("tokens_per_s"),
             "trainable_parameters": s.get("trainable_parameters"), "parameters": s.get("parameters"),
             "reused": result.skipped}

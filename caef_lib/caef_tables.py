@@ -5,7 +5,9 @@
     t1, t2 = table1(rows), table2(rows)                           # op, digits, method/component, n, correct, ...
 
 Table 1 (the seven operators with an aligner) `method`: `caef` (the full process: aligner(I), executors with
-CALLs, aligner(O)) and `direct` (the `<op>_direct` adapter's answer to the expression). Table 2 `component`:
+CALLs, aligner(O), scored as the reference scores it: a call whose answer differs from the machine's ends the
+problem as wrong, the last answer is compared with the result; `scoring="result"` instead runs every problem to
+its end and counts it right whenever its final answer is, `caef_by_result`) and `direct` (the `<op>_direct` adapter's answer to the expression). Table 2 `component`:
 `executor` (from the true q0 text, every step right: the first wrong call ends the problem; reflection and
 left_mask too), `aligner_input`, `aligner_output`. Every cell carries a 95 %
 Wilson interval. Models the kit cannot run (the paper's LLaMA-3.1-8B-Instruct and GPT-4o baselines) get a row
@@ -19,7 +21,8 @@ from . import batched_engine as be
 from .machines import get
 
 TABLE_COLUMNS = ["op", "digits", "method", "n", "correct", "accuracy", "ci_low", "ci_high"]
-NOT_MEASURED = ("LLaMA-3.1-8B-Instruct", "GPT-4o")  # the paper's baselines (no numbers in the kit's sources)
+NOT_MEASURED = ("LLaMA-3.1-8B-Instruct", "GPT-4o")
+SCORINGS = ("reference", "result")  # the paper's baselines (no numbers in the kit's sources)
 
 
 def modes_for(op: str, direct: bool = True, components: bool = True) -> list[str]:
@@ -36,11 +39,19 @@ def needed_modes(ops: Sequence[str], direct: bool = True, components: bool = Tru
 
 
 def measure(model, ops: Sequence[str], lengths: Sequence[int], n: int, *, seed: int = 0, direct: bool = True,
-            components: bool = True, batch_size: int = 128, progress: bool = False) -> list[dict]:
+            components: bool = True, batch_size: int = 128, progress: bool = False,
+            scoring: str = "reference") -> list[dict]:
     """Every operator at every length in every mode it has (`modes_for`), the same `n` problems for all modes.
+    `scoring` (the full process): "reference" ends a problem at its first wrong call, as the reference's loop ends
+    a sample at its first mismatch; "result" runs it on to its end or its step limit and scores the result alone
+    (a wrong step can be followed by a right answer, by chance for a True/False one; in the default profile most
+    calls of the full process then go to problems already wrong). The executor alone always ends at its first
+    wrong call.
     One engine run per mode holds the problems of every operator and length: a problem that runs long (a
     composer looping to its step limit) shares its rounds with the others' instead of leaving one cell's run
     waiting for it with a nearly empty batch. Rows come back ordered by operator, length, mode."""
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring {scoring!r}: use one of {', '.join(SCORINGS)}")
     problems = {(op, d): be.draw_problems(op, d, n, seed) for op in ops for d in lengths}
     modes = {op: modes_for(op, direct, components) for op in ops}
     rows = []
@@ -49,10 +60,12 @@ def measure(model, ops: Sequence[str], lengths: Sequence[int], n: int, *, seed: 
         if not cells:
             continue
         todo = [p for cell in cells for p in problems[cell]]
-        out = be.run(todo, model, mode=mode, batch_size=batch_size, progress=progress,
-                     stop_at_first_error=mode == "executor", desc=f"{mode} ({len(cells)} cells)")
+        stop = mode == "executor" or (mode == "full" and scoring == "reference")
+        out = be.run(todo, model, mode=mode, batch_size=batch_size, progress=progress, stop_at_first_error=stop,
+                     desc=f"{mode} ({len(cells)} cells)")
         digits = [d for op, d in cells for _ in problems[(op, d)]]
-        rows += [{**r, "digits": d} for r, d in zip(out, digits, strict=True)]
+        extra = {"scoring": scoring} if mode == "full" else {}
+        rows += [{**r, "digits": d, **extra} for r, d in zip(out, digits, strict=True)]
     rank = {(op, d, m): i for i, (op, d, m) in enumerate((op, d, m) for op in ops for d in lengths for m in modes[op])}
     return sorted(rows, key=lambda r: rank[(r["op"], r["digits"], r["mode"])])
 
@@ -77,7 +90,8 @@ def table1(rows: Sequence[dict], not_measured: Sequence[str] = NOT_MEASURED):
     as the paper's Table 1), plus a `not known` row for each model the kit cannot run."""
     import pandas as pd
 
-    measured = _table(rows, {"full": "caef", "direct": "direct"}, "method")
+    by_result = any(r.get("scoring") == "result" for r in rows if r["mode"] == "full")
+    measured = _table(rows, {"full": "caef_by_result" if by_result else "caef", "direct": "direct"}, "method")
     cells = measured[["op", "digits"]].drop_duplicates()
     unknown = [{"op": op, "digits": d, "method": f"{name}: not known"} for op, d in cells.itertuples(index=False)
                for name in not_measured]

@@ -452,6 +452,10 @@ class CaefTablesParams(Common):
     n: int = param(30, min=1, help="problems per operator and length (the same problems in every mode)")
     direct: bool = param(True, help="Table 1's direct-answer baseline (the <op>_direct adapters of notebook 02)")
     components: bool = param(True, help="Table 2: executor (every step right), aligner(I), aligner(O)")
+    scoring: str = param("reference", choices=("reference", "result"),
+                         help="Table 1's CAEF: reference = a call that differs from the machine's ends the problem as "
+                              "wrong, as in the reference's loop; result = every problem runs to its end and counts "
+                              "when its final answer is right (method caef_by_result; far slower when steps fail)")
     eval_batch_size: int = param(128, min=1, help="problems in flight in the batched engine")
 
     def check(self) -> None:

@@ -44,6 +44,20 @@ def test_faults_are_counted_and_rendered():
     assert "\\toprule" in tex and "aligner\\_input" in tex and tex.count("\\\\") == 1 + 2 * 3
 
 
+def test_reference_scoring_ends_a_problem_at_its_first_wrong_call_and_result_scoring_runs_it_on():
+    ref = ct.measure(be.NoisyOracle(0.1, seed=3), ["add", "greater_than"], [4], 40, direct=False, components=False)
+    res = ct.measure(be.NoisyOracle(0.1, seed=3), ["add", "greater_than"], [4], 40, direct=False, components=False,
+                     scoring="result")
+    assert all(r["first_wrong_call"] is None for r in ref if r["correct"])  # right only with every call right
+    assert all(r["calls"] == r["first_wrong_call"] + 1 for r in ref if not r["correct"] and r["first_wrong_call"]
+               is not None and r["first_wrong_kind"] != "aligner_output")
+    assert sum(r["calls"] for r in ref) < sum(r["calls"] for r in res)
+    assert sum(r["correct"] for r in ref) <= sum(r["correct"] for r in res)
+    assert set(ct.table1(ref)["method"]) >= {"caef"} and "caef_by_result" in set(ct.table1(res)["method"])
+    with pytest.raises(ValueError, match="scoring"):
+        ct.measure(be.oracle_model, ["add"], [1], 1, scoring="lenient")
+
+
 @pytest.mark.parametrize("values,message", [
     ({"ops": ["nope"]}, "unknown"),
     ({"adapters_dir": "/x", "adapter_map": "/y"}, "not both"),

@@ -569,6 +569,7 @@ def test_training_stops_at_the_first_evaluation_that_reaches_its_exact_match(tmp
     assert result.summary["steps"] == 15 and result.summary["max_steps"] == 40 and result.summary["stopped_early"]
     assert result.log["eval_exact_match"].dropna().tolist() == [0.5, 0.9, 1.0]
     assert (tmp_path / "add" / "adapter_model.safetensors").is_file()
+    assert A.summary_row(result)["evaluated_on"] == "validation"  # the target's samples, not the held-out ones
     assert TR.train(c, model, ptok, data, tmp_path / "add", eval_samples=data[:4], eval_exact=4,
                     progress=False).skipped  # a finished early stop is a finished run
     with pytest.raises(ValueError, match="eval_every"):
