@@ -123,7 +123,8 @@ def random_llama8b(device: str, shape: dict | None = None):
 
     tok = llama3_like_tokenizer(t for a, b in [(45, 67), (12345, 678), (31415926, 27182818)]
                                 for c in run_oracle("add", a, b)["calls"] for t in (c["prompt"], c["answer"]))
-    config = LlamaConfig(**{**(shape or LLAMA_31_8B), "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id})
+    config = LlamaConfig(**{**(shape or LLAMA_31_8B), "bos_token_id": tok.bos_token_id,
+                            "eos_token_id": tok.eos_token_id})
     torch.manual_seed(0)
     torch.set_default_dtype(torch.bfloat16)
     try:
@@ -188,8 +189,9 @@ def main() -> int:
             calls[name] = record
             print(f"  {name}: {times[name][-1]:.2f} s", flush=True)
     print(f"device {device} ({torch.cuda.get_device_name() if device.startswith('cuda') else 'CPU'}), "
-          f"model {'random Llama-3.1-8B shape, bf16' if args.random_llama8b else args.base}, {args.threads} threads; {len(problems)} add problems at {args.digits} digits, each to its first wrong "
-          f"call; {sum(r['correct'] for r in rows)} right")
+          f"model {'random Llama-3.1-8B shape, bf16' if args.random_llama8b else args.base}, {args.threads} "
+          f"threads; {len(problems)} add problems at {args.digits} digits, each to its first wrong call; "
+          f"{sum(r['correct'] for r in rows)} right")
     bad = 0
     for name in names[1:]:
         same, cut, other = compare(calls["reference"], calls[name])

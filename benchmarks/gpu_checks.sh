@@ -12,14 +12,15 @@ py=${PYTHON:-python3}
 tiny=data/models/default/tiny-llama
 parts=${*:-executor_tiny training executor_llama8b}
 { nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  $py -c "import torch, transformers, peft; print('torch', torch.__version__, 'transformers', transformers.__version__, 'peft', peft.__version__)"
+  $py -c "import torch, transformers as t, peft; print('torch', torch.__version__, 'transformers', t.__version__,
+'peft', peft.__version__)"
 } 2>&1 | tee "$out/gpu.txt"
 # 1. the kit's engine against the reference strategy, the trained tiny ADD adapters
 [[ $parts == *executor_tiny* ]] && timeout 110 $py benchmarks/executor_throughput.py --base $tiny/base \
     --adapters $tiny --digits 5,8 --n 64 --repeats 3 --warmup --device cuda 2>&1 | tee "$out/executor_tiny.log"
 # 2. bf16 LoRA training throughput and MFU, Llama-3.1-8B shape, random weights
-[[ $parts == *training* ]] && timeout 150 $py benchmarks/training_throughput.py --gpu-only --json "$out/training_gpu.json" 2>&1 \
-    | tee "$out/training_gpu.log"
+[[ $parts == *training* ]] && timeout 150 $py benchmarks/training_throughput.py --gpu-only \
+    --json "$out/training_gpu.json" 2>&1 | tee "$out/training_gpu.log"
 # 3. the engine against the reference strategy, Llama-3.1-8B shape (what one call costs each strategy; the
 #    reference's calls run to max_length 4,096, about 4 minutes for 64 problems, 16 keep the part short)
 [[ $parts == *executor_llama8b* ]] && timeout 220 $py benchmarks/executor_throughput.py --random-llama8b \

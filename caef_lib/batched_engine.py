@@ -4,16 +4,17 @@
     rows = run(problems, oracle_model, mode="full", batch_size=256)      # a dict per problem
     table = summarise(rows)                                              # a row per (op, digits, mode)
 
-The driver keeps up to `batch_size` problems in flight and refills the batch from the queue as problems finish:
-no lock-step, no batch waiting for its slowest member, no finished problem carried along. The queue starts with
-the problems whose step limit is highest (longest first): a problem that runs long is a chain of calls that no
-batch can shorten, so it starts while the others keep the batch full, not at the end with a batch of one. Each round asks the
-model for the pending call of every live problem at once (`model(requests) -> answers`; a real model answers them
-in one batch per adapter or one mixed-adapter batch, `HFModel`), feeds the answers back, and compares each answer with the machine's own
-answer to the same prompt (`engine.oracle_answer`): the first call that differs is recorded with its kind
-(`call_errors.classify`). With `stop_at_first_error` a problem ends at its first wrong call (what "every step
-right" needs, and much cheaper). Scoring is by result, as the reference scores it, so a problem can be right with
-a wrong call on the way (its `first_wrong_kind` is then kept, but it counts as correct).
+The driver keeps up to `batch_size` problems in flight and refills the batch from the queue as problems finish: no
+lock-step, no batch waiting for its slowest member, no finished problem carried along. The queue starts with the
+problems whose step limit is highest (longest first): a problem that runs long is a chain of calls that no batch
+can shorten, so it starts while the others keep the batch full, not at the end with a batch of one. Each round asks
+the model for the pending call of every live problem at once (`model(requests) -> answers`; a real model answers
+them in one batch per adapter or one mixed-adapter batch, `HFModel`), feeds the answers back, and compares each
+answer with the machine's own answer to the same prompt (`engine.oracle_answer`): the first call that differs is
+recorded with its kind (`call_errors.classify`). With `stop_at_first_error` a problem ends at its first wrong call
+(what "every step right" needs, what the reference's own loop does to a sample at its first mismatch, and much
+cheaper). Without it a problem runs on and is scored by its result, so it can be right with a wrong call on the way
+(its `first_wrong_kind` is then kept, but it counts as correct).
 
 Modes: `full` (aligner(I), executors with CALLs, aligner(O)); `step` (single transitions from a test file,
 `run_steps`); `executor` (from the true q0 text, scored by the

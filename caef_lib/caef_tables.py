@@ -7,7 +7,8 @@
 Table 1 (the seven operators with an aligner) `method`: `caef` (the full process: aligner(I), executors with
 CALLs, aligner(O), scored as the reference scores it: a call whose answer differs from the machine's ends the
 problem as wrong, the last answer is compared with the result; `scoring="result"` instead runs every problem to
-its end and counts it right whenever its final answer is, `caef_by_result`) and `direct` (the `<op>_direct` adapter's answer to the expression). Table 2 `component`:
+its end and counts it right whenever its final answer is, `caef_by_result`) and `direct` (the `<op>_direct`
+adapter's answer to the expression). Table 2 `component`:
 `executor` (from the true q0 text, every step right: the first wrong call ends the problem; reflection and
 left_mask too), `aligner_input`, `aligner_output`. Every cell carries a 95 %
 Wilson interval. Models the kit cannot run (the paper's LLaMA-3.1-8B-Instruct and GPT-4o baselines) get a row
@@ -21,8 +22,8 @@ from . import batched_engine as be
 from .machines import get
 
 TABLE_COLUMNS = ["op", "digits", "method", "n", "correct", "accuracy", "ci_low", "ci_high"]
-NOT_MEASURED = ("LLaMA-3.1-8B-Instruct", "GPT-4o")
-SCORINGS = ("reference", "result")  # the paper's baselines (no numbers in the kit's sources)
+NOT_MEASURED = ("LLaMA-3.1-8B-Instruct", "GPT-4o")  # the paper's baselines (no numbers in the kit's sources)
+SCORINGS = ("reference", "result")
 
 
 def modes_for(op: str, direct: bool = True, components: bool = True) -> list[str]:
@@ -53,7 +54,8 @@ def measure(model, ops: Sequence[str], lengths: Sequence[int], n: int, *, seed: 
     if scoring not in SCORINGS:
         raise ValueError(f"scoring {scoring!r}: use one of {', '.join(SCORINGS)}")
     problems = {(op, d): be.draw_problems(op, d, n, seed) for op in ops for d in lengths}
-    modes = {op: modes_for(op, direct, components) for op in ops}
+    modes = {op: [] if not components and get(op).symbol is None else modes_for(op, direct, components)
+             for op in ops}
     rows = []
     for mode in ("full", "direct", "executor", "aligner_input", "aligner_output"):
         cells = [(op, d) for op in ops for d in lengths if mode in modes[op]]

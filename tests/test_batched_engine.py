@@ -79,7 +79,8 @@ def test_the_problems_with_the_highest_step_limit_start_first():
     rows = be.run(problems, recording, batch_size=1)
     limits = [be.step_limit(*p, "full") for p in problems]
     assert started == sorted(range(4), key=lambda k: -limits[k]) and limits[1] > limits[0]
-    assert [(r["op"], int(r["a"])) for r in rows] == [(op, a) for op, a, _ in problems] and all(r["correct"] for r in rows)
+    assert [(r["op"], int(r["a"])) for r in rows] == [(op, a) for op, a, _ in problems]
+    assert all(r["correct"] for r in rows)
 
 
 def test_stop_at_first_error_ends_a_problem_at_its_first_wrong_call():
