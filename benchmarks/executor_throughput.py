@@ -117,12 +117,10 @@ def random_llama8b(device: str, shape: dict | None = None):
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from caef_lib.engine import run_oracle
     from caef_lib.tokenization import llama3_like_tokenizer
     from training_throughput import LLAMA_31_8B
 
-    tok = llama3_like_tokenizer(t for a, b in [(45, 67), (12345, 678), (31415926, 27182818)]
-                                for c in run_oracle("add", a, b)["calls"] for t in (c["prompt"], c["answer"]))
+    tok = llama3_like_tokenizer()
     config = LlamaConfig(**{**(shape or LLAMA_31_8B), "bos_token_id": tok.bos_token_id,
                             "eos_token_id": tok.eos_token_id})
     torch.manual_seed(0)

@@ -27,9 +27,10 @@ SCORINGS = ("reference", "result")
 
 
 def modes_for(op: str, direct: bool = True, components: bool = True) -> list[str]:
-    """The engine modes one operator is measured in (reflection and left_mask: the executor only)."""
+    """The engine modes one operator is measured in (reflection and left_mask: the executor only, which is a Table 2
+    component, so none without `components`)."""
     if get(op).symbol is None:
-        return ["executor"]
+        return ["executor"] if components else []
     return ["full"] + (["direct"] if direct else []) + (["executor", "aligner_input", "aligner_output"]
                                                          if components else [])
 
@@ -54,8 +55,7 @@ def measure(model, ops: Sequence[str], lengths: Sequence[int], n: int, *, seed: 
     if scoring not in SCORINGS:
         raise ValueError(f"scoring {scoring!r}: use one of {', '.join(SCORINGS)}")
     problems = {(op, d): be.draw_problems(op, d, n, seed) for op in ops for d in lengths}
-    modes = {op: [] if not components and get(op).symbol is None else modes_for(op, direct, components)
-             for op in ops}
+    modes = {op: modes_for(op, direct, components) for op in ops}
     rows = []
     for mode in ("full", "direct", "executor", "aligner_input", "aligner_output"):
         cells = [(op, d) for op in ops for d in lengths if mode in modes[op]]

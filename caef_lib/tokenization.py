@@ -153,12 +153,19 @@ def load_tokenizer(path: str | os.PathLike):
     return AutoTokenizer.from_pretrained(Path(path), local_files_only=True, trust_remote_code=False)
 
 
-def llama3_like_tokenizer(texts: Iterable[str], vocab_size: int = 400):
+def llama3_like_tokenizer(texts: Iterable[str] | None = None, vocab_size: int = 400):
     """A byte-level BPE trained on `texts` that cuts digit runs into groups of up to three and has BOS/EOS but no
     pad token, as Llama-3's tokenizer does. For tests and benchmarks of what a user's real checkpoint brings
-    (a tokenizer whose token boundaries do not follow the CAEF markers), without a model hub."""
+    (a tokenizer whose token boundaries do not follow the CAEF markers), without a model hub. Default texts: every
+    prompt and answer of four additions' CAEF runs (1 to 8 digits)."""
     from tokenizers import trainers
     from transformers import PreTrainedTokenizerFast
+
+    if texts is None:
+        from .engine import run_oracle
+
+        texts = [t for a, b in [(45, 67), (12345, 678), (9, 99999999), (31415926, 27182818)]
+                 for c in run_oracle("add", a, b)["calls"] for t in (c["prompt"], c["answer"])]
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.Sequence([

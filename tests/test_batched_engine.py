@@ -178,13 +178,6 @@ def test_a_model_folder_with_an_adapter_map(tmp_path, one_thread):
     assert row["n"] == 2 and row["correct"] + sum(row["errors"].values()) == 2
 
 
-def _llama3_like_tokenizer():
-    from caef_lib.tokenization import llama3_like_tokenizer
-
-    return llama3_like_tokenizer(t for a, b in [(45, 67), (12345, 678), (9, 99999999), (31415926, 27182818)]
-                                 for c in run_oracle("add", a, b)["calls"] for t in (c["prompt"], c["answer"]))
-
-
 def test_a_llama3_shaped_folder_runs_through_the_engine_and_the_cli(tmp_path, one_thread):
     """Random weights, a digit-grouping byte-level BPE without a pad token: padding, BOS and EOS handling must
     not change any answer, every problem ends, and the CLI reads the folder and its adapters."""
@@ -194,7 +187,9 @@ def test_a_llama3_shaped_folder_runs_through_the_engine_and_the_cli(tmp_path, on
     from caef_lib.models import load_base, load_trained
     from caef_lib.training import TrainConfig, train
 
-    tok = _llama3_like_tokenizer()
+    from caef_lib.tokenization import llama3_like_tokenizer
+
+    tok = llama3_like_tokenizer()
     assert tok.pad_token is None and pad_id_of(tok) == tok.eos_token_id
     assert tok.convert_ids_to_tokens(tok("12345678+9=")["input_ids"])[1] == "123"
     import torch

@@ -19,6 +19,7 @@ def test_the_oracle_fills_both_tables_with_100_percent():
     assert set(t2["component"]) == {"executor", "aligner_input", "aligner_output"}
     assert (t2["accuracy"] == 1.0).all() and len(t2[t2["op"] == "reflection"]) == 2
     assert ct.first_errors(rows).empty
+    assert ct.modes_for("reflection", components=False) == []  # its only mode is a Table 2 component
     # one engine run per mode holds every cell: rows return to (op, length, mode) order, each cell its own problems
     keys = [(r["op"], r["digits"], r["mode"]) for r in rows]
     assert keys == sorted(keys, key=lambda k: (["add", "sub", "reflection"].index(k[0]), k[1],
