@@ -9,7 +9,10 @@ Both run the same model, adapters and problems (CAEF's full process, greedy):
     finish; each round one batch per adapter (`kit-adapter`) or one mixed-adapter batch (`kit-mixed`, peft
     `adapter_names`); each call may generate at most the machine's longest answer to its prompt plus 8 tokens;
     `kit-lookup` is `kit-adapter` decoding with prompt-lookup guesses (`caef_lib.lookup_decoding`): the same
-    greedy answers in fewer forward passes, each over more tokens.
+    greedy answers in fewer forward passes, each over more tokens. `kit-adapter` and `kit-lookup` run as the
+    engine does by default (`HFModel(merge="auto")`: a float32 base of at most 50M parameters answers each
+    adapter's batches with a copy that has the adapter merged in); `kit-unmerged` is `kit-adapter` with peft's
+    LoRA layers as they are (`merge=False`), as the reference strategy runs them.
 Both end a problem at its first wrong call, as the reference does. Every call's answer is recorded and compared
 (the same, or cut by the kit's per-call limit where the reference's answer ran on, or different), then problems/s
 and generated tokens/s are printed with the ratios. Runs are interleaved and the median is reported.
@@ -79,8 +82,9 @@ def reference_strategy(model, tok, problems, record, chunk: int = 64, max_length
     return tokens
 
 
-def kit_strategy(model, tok, problems, record, batch: int, grouping: str, decoding: str = "generate"):
-    hf = be.HFModel(model, tok, batch_size=batch, grouping=grouping, decoding=decoding)
+def kit_strategy(model, tok, problems, record, batch: int, grouping: str, decoding: str = "generate",
+                 merge: bool | str = "auto"):
+    hf = be.HFModel(model, tok, batch_size=batch, grouping=grouping, decoding=decoding, merge=merge)
 
     def recording(requests):
         answers = hf(requests)
@@ -166,7 +170,7 @@ def main() -> int:
     else:
         ap.error("give --base and --adapters, or --random-llama8b")
     problems = [p for d in args.digits.split(",") for p in be.draw_problems("add", int(d), args.n, seed=0)]
-    names = ("reference", "kit-adapter", "kit-mixed", "kit-lookup")
+    names = ("reference", "kit-adapter", "kit-unmerged", "kit-mixed", "kit-lookup")
     order = names[1:] + names[:1]  # the reference last: a run cut short by a time limit still shows the kit's
     times = {n: [] for n in names}
     tokens, calls = {}, {}
@@ -181,6 +185,8 @@ def main() -> int:
                 tokens[name] = reference_strategy(model, tok, problems, record)
             elif name == "kit-lookup":
                 tokens[name], rows = kit_strategy(model, tok, problems, record, args.batch, "adapter", "lookup")
+            elif name == "kit-unmerged":
+                tokens[name], rows = kit_strategy(model, tok, problems, record, args.batch, "adapter", merge=False)
             else:
                 tokens[name], rows = kit_strategy(model, tok, problems, record, args.batch, name.split("-")[1])
             times[name].append(time.perf_counter() - t0)

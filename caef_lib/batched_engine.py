@@ -309,14 +309,55 @@ class NoisyOracle:
         return answers
 
 
+MERGE_MAX_PARAMETERS = 50_000_000  # merge="auto": a merged copy of the base per adapter only for bases this small
+
+
+def should_merge(model, grouping: str, merge: bool | str) -> bool:
+    """Whether `HFModel` answers each adapter's batches with a merged copy (see there). "auto": yes for a peft model
+    in one-batch-per-adapter grouping whose weights are all float32 (merging bf16/fp16 weights rounds the LoRA
+    update away in part) and whose base has at most MERGE_MAX_PARAMETERS parameters (a copy per adapter)."""
+    if merge not in (True, False, "auto"):
+        raise ValueError(f"merge {merge!r}: True, False or 'auto'")
+    if merge is False or model is None:
+        return False
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel) or grouping != "adapter":
+        if merge is True:
+            raise ValueError("merge=True needs a peft model and grouping='adapter'")
+        return False
+    if merge is True:
+        return True
+    import torch
+
+    base = model.get_base_model()
+    weights = [p for n, p in base.named_parameters() if "lora_" not in n]
+    return all(p.dtype == torch.float32 for p in weights) and sum(p.numel() for p in weights) <= MERGE_MAX_PARAMETERS
+
+
+def merged_copy(model, adapter: str):
+    """A plain transformers model: a copy of peft `model`'s base with `adapter`'s LoRA update added into its
+    weights (peft's `merge_and_unload`), `model` itself untouched. The same function as the base with the adapter,
+    one matrix product per layer instead of three."""
+    import copy
+
+    return copy.deepcopy(model).merge_and_unload(adapter_names=[adapter]).eval()
+
+
 class HFModel:
     """A transformers/peft model carrying the adapters, answering greedily with the KV cache, each call bounded by
     the longest answer the machine can give to its prompt (plus `slack` tokens; a prompt the machine cannot answer
     gets the prompt's own length). `grouping`: "adapter" runs one batch per adapter (`set_adapter`), "mixed" one
-    batch for the whole round (peft `adapter_names`); benchmarks/executor_throughput.py measures both."""
+    batch for the whole round (peft `adapter_names`); benchmarks/executor_throughput.py measures both.
+
+    `merge`: answer each adapter's batches with a copy of the base that has the adapter merged into its weights
+    (`merged_copy`, made at the adapter's first call and kept). On a CPU a small model's decoding costs about in
+    proportion to its matrix products, and an unmerged LoRA layer runs three where a merged one runs one (about 1.7x
+    faster decoding for the tiny model; benchmarks/RESULTS.md). "auto" (default) merges where `should_merge` says it
+    is safe and cheap. The merged copies are taken at first use: build a new HFModel after changing the adapters."""
 
     def __init__(self, model, tokenizer, *, batch_size: int = 128, slack: int = 8, grouping: str = "adapter",
-                 decoding: str = "generate", draft: int = 8):
+                 decoding: str = "generate", draft: int = 8, merge: bool | str = "auto"):
         if grouping not in ("adapter", "mixed"):
             raise ValueError(f"grouping {grouping!r}: 'adapter' or 'mixed'")
         if decoding not in ("generate", "lookup"):
@@ -325,14 +366,27 @@ class HFModel:
             raise ValueError("decoding='lookup' runs one batch per adapter: use grouping='adapter'")
         self.model, self.tokenizer, self.batch_size, self.slack = model, tokenizer, batch_size, slack
         self.grouping, self.decoding, self.draft = grouping, decoding, draft
+        self.merge = should_merge(model, grouping, merge)
+        self._merged: dict = {}
         self.stats = {"prompts": 0, "new_tokens": 0, "seconds": 0.0}
+
+    def model_for(self, adapter: str):
+        """The model that answers `adapter`'s calls: its merged copy, or the peft model with it set active."""
+        if not self.merge:
+            self.model.set_adapter(adapter)
+            return self.model
+        if adapter not in self._merged:
+            if adapter not in self.model.peft_config:
+                raise ValueError(f"adapter {adapter!r} is not loaded (loaded: {sorted(self.model.peft_config)})")
+            self._merged[adapter] = merged_copy(self.model, adapter)
+        return self._merged[adapter]
 
     def limit(self, adapter: str, prompt: str) -> int:
         answer = expected_answer(adapter, prompt)
         return len(self.tokenizer(prompt if answer is None else answer, add_special_tokens=False)["input_ids"]) \
             + self.slack
 
-    def _generate(self, requests: Sequence[Request], adapter_names) -> list[str]:
+    def _generate(self, model, requests: Sequence[Request], adapter_names) -> list[str]:
         from .generation import generate
 
         stats: dict = {}
@@ -340,10 +394,10 @@ class HFModel:
         if self.decoding == "lookup":
             from .lookup_decoding import lookup_generate
 
-            out = lookup_generate(self.model, self.tokenizer, [r.prompt for r in requests], max_new_tokens=limits,
+            out = lookup_generate(model, self.tokenizer, [r.prompt for r in requests], max_new_tokens=limits,
                                   draft=self.draft, batch_size=self.batch_size, stats=stats)
         else:
-            out = generate(self.model, self.tokenizer, [r.prompt for r in requests], max_new_tokens=limits,
+            out = generate(model, self.tokenizer, [r.prompt for r in requests], max_new_tokens=limits,
                            batch_size=self.batch_size, adapter_names=adapter_names, stats=stats)
         for key in ("prompts", "new_tokens", "forward_passes", "greedy_passes"):  # the last two: lookup decoding
             if key in stats:
@@ -353,15 +407,15 @@ class HFModel:
     def __call__(self, requests: Sequence[Request]) -> list[str]:
         t0 = time.perf_counter()
         if self.grouping == "mixed":
-            out = self._generate(requests, [r.adapter for r in requests])
+            out = self._generate(self.model, requests, [r.adapter for r in requests])
         else:
             out = [""] * len(requests)
             groups: dict[str, list[int]] = {}
             for i, r in enumerate(requests):
                 groups.setdefault(r.adapter, []).append(i)
             for adapter, idx in groups.items():
-                self.model.set_adapter(adapter)
-                for i, answer in zip(idx, self._generate([requests[i] for i in idx], None)):
+                model = self.model_for(adapter)
+                for i, answer in zip(idx, self._generate(model, [requests[i] for i in idx], None)):
                     out[i] = answer
         self.stats["seconds"] += time.perf_counter() - t0
         return out

@@ -212,8 +212,13 @@ def test_a_llama3_shaped_folder_runs_through_the_engine_and_the_cli(tmp_path, on
     together = generate(model, tok, prompts, max_new_tokens=12, batch_size=len(prompts), adapter_names=names)
     alone = [generate(model, tok, [p], max_new_tokens=12, adapter_names=[n])[0] for p, n in zip(prompts, names)]
     assert together == alone  # left padding with EOS as pad, mixed adapters: the same answers
-    rows = be.run(be.draw_problems("add", 3, 5), be.HFModel(model, tok, batch_size=3), batch_size=3)
+    merged = be.HFModel(model, tok, batch_size=3)
+    assert merged.merge  # float32 and small: each adapter answers from a merged copy of the base
+    rows = be.run(be.draw_problems("add", 3, 5), merged, batch_size=3)
     assert len(rows) == 5 and all(r["first_wrong_kind"] in KINDS for r in rows if not r["correct"])
+    assert "add_aligner" in merged._merged and sorted(model.peft_config) == ["add", "add_aligner"]
+    assert be.run(be.draw_problems("add", 3, 5), be.HFModel(model, tok, batch_size=3, merge=False), batch_size=3) \
+        == rows  # peft's unmerged LoRA layers give the same answers
     lookup = be.HFModel(model, tok, batch_size=3, decoding="lookup")  # no pad token, digits grouped by three
     assert be.run(be.draw_problems("add", 3, 5), lookup, batch_size=3) == rows
     r = _eval("--model", str(tmp_path / "base"), "--adapters", str(tmp_path / "adapters"), "--ops", "add",
@@ -221,6 +226,43 @@ def test_a_llama3_shaped_folder_runs_through_the_engine_and_the_cli(tmp_path, on
     assert r.returncode == 0, r.stderr
     row = json.loads(r.stdout)["rows"][0]
     assert row["correct"] + sum(row["errors"].values()) == 3
+
+
+def test_merging_is_used_only_where_it_is_safe_and_leaves_the_peft_model_as_it_was():
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2)
+    lora = LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    model = get_peft_model(LlamaForCausalLM(config), lora, adapter_name="add")
+    model.add_adapter("add_aligner", lora)
+    before = {n: p.clone() for n, p in model.named_parameters()}
+    ids = torch.tensor([[1, 5, 9, 3]])
+    copy = be.merged_copy(model, "add")
+    model.set_adapter("add")
+    with torch.no_grad():
+        torch.testing.assert_close(copy(ids).logits, model(ids).logits)
+    assert not any("lora_" in n for n, _ in copy.named_parameters())
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # the peft model is untouched
+    assert be.should_merge(model, "adapter", "auto") and not be.should_merge(model, "mixed", "auto")
+    assert not be.should_merge(model, "adapter", False) and not be.should_merge(model.get_base_model(), "adapter", "auto")
+    with pytest.raises(ValueError, match="grouping='adapter'"):
+        be.should_merge(model, "mixed", True)
+    with pytest.raises(ValueError, match="merge"):
+        be.HFModel(model, None, merge="yes")
+    with pytest.raises(ValueError, match="'sub' is not loaded"):
+        be.HFModel(model, None).model_for("sub")
+    small = be.MERGE_MAX_PARAMETERS
+    try:
+        be.MERGE_MAX_PARAMETERS = 10
+        assert not be.should_merge(model, "adapter", "auto") and be.should_merge(model, "adapter", True)
+    finally:
+        be.MERGE_MAX_PARAMETERS = small
+    model.to(torch.bfloat16)  # merging would round part of the LoRA update away
+    assert not be.should_merge(model, "adapter", "auto")
 
 
 def test_step_mode_scores_single_transitions_from_a_file(tmp_path):
