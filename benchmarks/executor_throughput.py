@@ -13,9 +13,12 @@ Both run the same model, adapters and problems (CAEF's full process, greedy):
     engine does by default (`HFModel(merge="auto")`: a float32 base of at most 50M parameters answers each
     adapter's batches with a copy that has the adapter merged in); `kit-unmerged` is `kit-adapter` with peft's
     LoRA layers as they are (`merge=False`), as the reference strategy runs them.
-Both end a problem at its first wrong call, as the reference does. Every call's answer is recorded and compared
-(the same, or cut by the kit's per-call limit where the reference's answer ran on, or different), then problems/s
-and generated tokens/s are printed with the ratios. Runs are interleaved and the median is reported.
+Both end a problem at its first wrong call, as the reference does. On a CPU the ratio depends on how OpenMP's
+threads wait between the many small operations of a tiny model: the script sets OMP_WAIT_POLICY=PASSIVE (the
+Makefile's setting) unless the environment sets it, and prints it; benchmarks/RESULTS.md has both policies.
+Every call's answer is recorded and compared (the same, or cut by the kit's per-call limit where the reference's
+answer ran on, or different), then problems/s and generated tokens/s are printed with the ratios. Runs are
+interleaved and the median is reported.
 
     python benchmarks/executor_throughput.py --base data/models/default/tiny-llama/base \\
         --adapters data/models/default/tiny-llama --digits 5,8 --n 32 [--repeats 3] [--threads 2]
@@ -194,7 +197,8 @@ def main() -> int:
             print(f"  {name}: {times[name][-1]:.2f} s", flush=True)
     print(f"device {device} ({torch.cuda.get_device_name() if device.startswith('cuda') else 'CPU'}), "
           f"model {'random Llama-3.1-8B shape, bf16' if args.random_llama8b else args.base}, {args.threads} "
-          f"threads; {len(problems)} add problems at {args.digits} digits, each to its first wrong call; "
+          f"threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}; {len(problems)} add problems at "
+          f"{args.digits} digits, each to its first wrong call; "
           f"{sum(r['correct'] for r in rows)} right")
     bad = 0
     for name in names[1:]:

@@ -248,7 +248,8 @@ def test_merging_is_used_only_where_it_is_safe_and_leaves_the_peft_model_as_it_w
     assert not any("lora_" in n for n, _ in copy.named_parameters())
     assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())  # the peft model is untouched
     assert be.should_merge(model, "adapter", "auto") and not be.should_merge(model, "mixed", "auto")
-    assert not be.should_merge(model, "adapter", False) and not be.should_merge(model.get_base_model(), "adapter", "auto")
+    assert not be.should_merge(model, "adapter", False)
+    assert not be.should_merge(model.get_base_model(), "adapter", "auto")  # not a peft model
     with pytest.raises(ValueError, match="grouping='adapter'"):
         be.should_merge(model, "mixed", True)
     with pytest.raises(ValueError, match="merge"):
