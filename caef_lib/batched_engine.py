@@ -353,8 +353,9 @@ class HFModel:
     `merge`: answer each adapter's batches with a copy of the base that has the adapter merged into its weights
     (`merged_copy`, made at the adapter's first call and kept). On a CPU a small model's decoding costs about in
     proportion to its matrix products, and an unmerged LoRA layer runs three where a merged one runs one (1.2-1.7x
-    faster decoding for the tiny model, depending on OMP_WAIT_POLICY; benchmarks/RESULTS.md). "auto" (default) merges where `should_merge` says it
-    is safe and cheap. The merged copies are taken at first use: build a new HFModel after changing the adapters."""
+    faster decoding for the tiny model, depending on OMP_WAIT_POLICY; benchmarks/RESULTS.md). "auto" (default)
+    merges where `should_merge` says it is safe and cheap. The merged copies are taken at first use: build a new
+    HFModel after changing the adapters."""
 
     def __init__(self, model, tokenizer, *, batch_size: int = 128, slack: int = 8, grouping: str = "adapter",
                  decoding: str = "generate", draft: int = 8, merge: bool | str = "auto"):

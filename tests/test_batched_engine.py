@@ -228,7 +228,7 @@ def test_a_llama3_shaped_folder_runs_through_the_engine_and_the_cli(tmp_path, on
     assert row["correct"] + sum(row["errors"].values()) == 3
 
 
-def test_merging_is_used_only_where_it_is_safe_and_leaves_the_peft_model_as_it_was():
+def test_merging_is_used_only_where_it_is_safe_and_leaves_the_peft_model_as_it_was(monkeypatch):
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -256,12 +256,9 @@ def test_merging_is_used_only_where_it_is_safe_and_leaves_the_peft_model_as_it_w
         be.HFModel(model, None, merge="yes")
     with pytest.raises(ValueError, match="'sub' is not loaded"):
         be.HFModel(model, None).model_for("sub")
-    small = be.MERGE_MAX_PARAMETERS
-    try:
-        be.MERGE_MAX_PARAMETERS = 10
+    with monkeypatch.context() as patch:
+        patch.setattr(be, "MERGE_MAX_PARAMETERS", 10)  # a base too large for a copy per adapter
         assert not be.should_merge(model, "adapter", "auto") and be.should_merge(model, "adapter", True)
-    finally:
-        be.MERGE_MAX_PARAMETERS = small
     model.to(torch.bfloat16)  # merging would round part of the LoRA update away
     assert not be.should_merge(model, "adapter", "auto")
 
