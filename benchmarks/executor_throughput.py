@@ -85,9 +85,12 @@ def reference_strategy(model, tok, problems, record, chunk: int = 64, max_length
     return tokens
 
 
-def kit_strategy(model, tok, problems, record, batch: int, grouping: str, decoding: str = "generate",
-                 merge: bool | str = "auto"):
-    hf = be.HFModel(model, tok, batch_size=batch, grouping=grouping, decoding=decoding, merge=merge)
+KIT = {"kit-adapter": {}, "kit-unmerged": {"merge": False}, "kit-mixed": {"grouping": "mixed"},
+       "kit-lookup": {"decoding": "lookup"}}  # HFModel's settings of each kit strategy (the rest: its defaults)
+
+
+def kit_strategy(model, tok, problems, record, batch: int, **settings):
+    hf = be.HFModel(model, tok, batch_size=batch, **settings)
 
     def recording(requests):
         answers = hf(requests)
@@ -173,25 +176,21 @@ def main() -> int:
     else:
         ap.error("give --base and --adapters, or --random-llama8b")
     problems = [p for d in args.digits.split(",") for p in be.draw_problems("add", int(d), args.n, seed=0)]
-    names = ("reference", "kit-adapter", "kit-unmerged", "kit-mixed", "kit-lookup")
+    names = ("reference", *KIT)
     order = names[1:] + names[:1]  # the reference last: a run cut short by a time limit still shows the kit's
     times = {n: [] for n in names}
     tokens, calls = {}, {}
     if args.warmup:
-        for grouping, decoding in (("adapter", "generate"), ("mixed", "generate"), ("adapter", "lookup")):
-            kit_strategy(model, tok, problems[:8], {}, args.batch, grouping, decoding)
+        for settings in KIT.values():
+            kit_strategy(model, tok, problems[:8], {}, args.batch, **settings)
     for _ in range(args.repeats):
         for name in order:
             record: dict = {}
             t0 = time.perf_counter()
             if name == "reference":
                 tokens[name] = reference_strategy(model, tok, problems, record)
-            elif name == "kit-lookup":
-                tokens[name], rows = kit_strategy(model, tok, problems, record, args.batch, "adapter", "lookup")
-            elif name == "kit-unmerged":
-                tokens[name], rows = kit_strategy(model, tok, problems, record, args.batch, "adapter", merge=False)
             else:
-                tokens[name], rows = kit_strategy(model, tok, problems, record, args.batch, name.split("-")[1])
+                tokens[name], rows = kit_strategy(model, tok, problems, record, args.batch, **KIT[name])
             times[name].append(time.perf_counter() - t0)
             calls[name] = record
             print(f"  {name}: {times[name][-1]:.2f} s", flush=True)

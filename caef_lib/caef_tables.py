@@ -57,7 +57,7 @@ def measure(model, ops: Sequence[str], lengths: Sequence[int], n: int, *, seed: 
     problems = {(op, d): be.draw_problems(op, d, n, seed) for op in ops for d in lengths}
     modes = {op: modes_for(op, direct, components) for op in ops}
     rows = []
-    for mode in ("full", "direct", "executor", "aligner_input", "aligner_output"):
+    for mode in dict.fromkeys(m for op in ops for m in modes[op]):
         cells = [(op, d) for op in ops for d in lengths if mode in modes[op]]
         if not cells:
             continue
