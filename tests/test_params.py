@@ -153,3 +153,25 @@ def test_the_default_profile_trains_every_adapter_of_the_seven_operators_to_a_ta
     assert set(P.adapter_init) <= trained and set(P.adapter_init.values()) <= trained
     T = validate(CaefTablesParams, runs["05_caef_tables"].params)
     assert T.op_list() == seven
+
+
+def _choices(cls, name):
+    import dataclasses
+
+    return next(f.metadata["choices"] for f in dataclasses.fields(cls) if f.name == name)
+
+
+def test_the_notebooks_choices_are_the_librarys_own():
+    """notebook_params lists its choices literally (it imports nothing heavy); they must name what the library
+    accepts, or a value the notebook lets through fails later, after heavy work."""
+    from caef_lib import caef_tables
+    from caef_lib import notebook_params as p
+    from caef_lib.lso import probe, tasks
+    from caef_lib.machines import MACHINES
+    from caef_lib.rfft import formats
+
+    assert _choices(p.CaefTablesParams, "scoring") == caef_tables.SCORINGS
+    assert _choices(p.LeaveSquareOutParams, "vocabularies") == probe.VOCABULARIES
+    assert set(_choices(p.LeaveSquareOutParams, "tasks")) == set(tasks.TASKS)
+    assert set(_choices(p.TracesParams, "ops")) - {"all"} == set(MACHINES)
+    assert set(_choices(p.RfftParams, "formats")) == set(formats.FORMATS)
