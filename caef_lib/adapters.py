@@ -132,10 +132,14 @@ def validation_split(samples: Sequence[dict], n: int, seed: int = 0) -> tuple[li
     return ([s for i, s in enumerate(samples) if i not in chosen], [s for i, s in enumerate(samples) if i in chosen])
 
 
-def _one_thread() -> None:
+def _worker_setup() -> None:
+    """A training worker: one thread, and no loading bars of transformers' own (a worker's stderr goes straight
+    to the runner's log, one bar per base loaded; the parent's bar reports the workers' progress)."""
     import torch
+    from transformers.utils import logging
 
     torch.set_num_threads(1)
+    logging.disable_progress_bar()
 
 
 def _train_in_worker(job: AdapterJob, cfg: TrainConfig, base_folder: str, paths, kwargs: dict, queue=None):
@@ -241,7 +245,7 @@ def train_jobs(jobs: Sequence[AdapterJob], configs: dict[str, TrainConfig], base
     # At most `workers` jobs are handed to the pool at a time, so that a job becoming ready (its source done)
     # is not queued behind jobs of lower priority.
     with (context.Manager() if progress else nullcontext()) as manager, ProcessPoolExecutor(
-            max_workers=min(workers, len(jobs)), mp_context=context, initializer=_one_thread) as pool:
+            max_workers=min(workers, len(jobs)), mp_context=context, initializer=_worker_setup) as pool:
         reports = manager.Queue() if progress else None
         bar = tqdm(total=sum(cap_of.values()), unit="step", desc=f"adapters ({workers} workers)",
                    disable=not progress)

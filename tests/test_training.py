@@ -489,9 +489,9 @@ def test_the_command_line_trains_an_adapter_also_under_accelerate_launch(tmp_pat
     assert done.returncode == 2 and "--set 'nope=1'" in done.stderr
 
 
-def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, data, pretrained, capsys):
+def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, data, pretrained, capfd):
     """Two worker processes of one thread each == one job after another on one thread, byte for byte; the
-    workers' steps feed one progress bar."""
+    workers' steps feed one progress bar, and the workers print no bars of their own (capfd: their stderr too)."""
     import json
 
     from caef_lib.paths import KitPaths
@@ -504,15 +504,16 @@ def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, da
     runs = {}
     for workers in (1, 2):
         paths = KitPaths.of("smoke", tmp_path / f"w{workers}")
-        capsys.readouterr()
+        capfd.readouterr()
         pairs = A.train_jobs(jobs, configs, str(pretrained), paths, base_model="tiny-llama", device="cpu",
                              workers=workers, eval_samples=0, progress=workers == 2)
         assert [j.name for j, _ in pairs] == ["add", "add_aligner", "add_direct"]  # the order of `jobs`
         assert [len(r.log) for _, r in pairs] == [4, 3, 2]
         runs[workers] = [r.out_dir for _, r in pairs]
-    out = capsys.readouterr()
+    out = capfd.readouterr()
     assert "add: done, 4 steps" in out.out and "add_direct: done, 2 steps" in out.out
     assert "9/9" in out.err  # the bar: every step of the three jobs
+    assert "Loading weights" not in out.err  # transformers' loading bar, once per base a worker loads
     for one, two in zip(runs[1], runs[2]):
         assert one != two
         assert (one / "adapter_model.safetensors").read_bytes() == (two / "adapter_model.safetensors").read_bytes()
@@ -525,11 +526,11 @@ def test_adapter_workers_give_the_same_weights_as_one_after_another(tmp_path, da
     warm = {}
     for workers in (1, 2):
         paths = KitPaths.of("smoke", tmp_path / f"warm{workers}")
-        capsys.readouterr()
+        capfd.readouterr()
         pairs = A.train_jobs(jobs, configs, str(pretrained), paths, base_model="tiny-llama", device="cpu",
                              workers=workers, eval_samples=0, inits={"add": "add_direct"}, progress=workers == 2)
         warm[workers] = {j.name: (r.out_dir / "adapter_model.safetensors").read_bytes() for j, r in pairs}
-    out = capsys.readouterr().out
+    out = capfd.readouterr().out
     assert out.index("add_direct: done") < out.index("add: done")
     assert warm[1] == warm[2]
     assert warm[1]["add"] != (runs[1][0] / "adapter_model.safetensors").read_bytes()
