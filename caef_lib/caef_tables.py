@@ -178,28 +178,41 @@ KIND_COLOURS = {"malformed": "#7f7f7f", "state": "#1f77b4", "command": "#ff7f0e"
 @figure("caef_first_error", notebook=NOTEBOOK)
 def caef_first_error(paths):
     """Where the first wrong call falls (its index in the process) against operand length, coloured by its kind,
-    one panel per operator: from first_errors.parquet."""
+    one panel per operator (four to a row), one legend for the kinds: from first_errors.parquet."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
     wrong = load_result(paths, NOTEBOOK, "first_errors.parquet")
     ops = list(dict.fromkeys(wrong["op"])) or ["(none)"]
-    fig, axes = plt.subplots(1, len(ops), figsize=(4.2 * len(ops), 3.6), squeeze=False)
-    for ax, op in zip(axes[0], ops):
+    columns = min(4, len(ops))
+    rows = -(-len(ops) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.0 * rows + 0.6), squeeze=False)
+    lengths = sorted(wrong["digits"].unique())
+    kinds = [k for k in KIND_COLOURS if k in set(wrong["first_wrong_kind"].dropna())]
+    for ax, op in zip(axes.flat, ops):
         g = wrong[(wrong["op"] == op) & wrong["first_wrong_call"].notna()]
         counts = g.groupby(["first_wrong_kind", "digits", "first_wrong_call"]).size().rename("n").reset_index()
         for kind, part in counts.groupby("first_wrong_kind"):
-            ax.scatter(part["digits"], part["first_wrong_call"], s=12 + 6 * part["n"], alpha=0.6, label=kind,
+            ax.scatter(part["digits"], part["first_wrong_call"], s=12 + 6 * part["n"], alpha=0.6,
                        color=KIND_COLOURS.get(kind))
-        lengths = sorted(wrong["digits"].unique())
         ax.set_xscale("log", base=2)
         ax.set_xticks(lengths, [str(d) for d in lengths])
         ax.minorticks_off()
-        ax.set_xlabel("operand digits (marker area: problems)")
-        ax.set_ylabel("first wrong call (index in the process)")
-        ax.set_title(op if len(g) else f"{op}: no wrong call", fontsize=9)
+        ax.set_title(f"{op}: {len(g)} wrong problems" if len(g) else f"{op}: no wrong call", fontsize=9)
         ax.grid(alpha=0.3)
-        if len(g):
-            ax.legend(fontsize=7, title="kind", title_fontsize=7)
+    for ax in axes.flat[len(ops):]:
+        ax.set_visible(False)
+    for k, ax in enumerate(axes.flat[:len(ops)]):
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        if k + columns >= len(ops):  # no panel below it
+            ax.set_xlabel("operand digits")
+        if k % columns == 0:
+            ax.set_ylabel("first wrong call (index)")
+    handles = [Line2D([], [], marker="o", linestyle="", color=KIND_COLOURS[k], alpha=0.6, label=k) for k in kinds]
+    if handles:
+        fig.legend(handles=handles, title="kind of the first wrong call (marker area: problems)", loc="lower center",
+                   ncol=len(handles), fontsize=8, title_fontsize=8, frameon=False)
     fig.suptitle("CAEF: where wrong problems first go wrong", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08 if handles else 0, 1, 1))
     return fig
