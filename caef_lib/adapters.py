@@ -389,8 +389,24 @@ def curves_table(results: Sequence[tuple[str, str, TrainResult]]):
 # --------------------------------------------------------------------------------------------------------
 # Figures
 
-def plot_loss(curves, ax=None, title: str = "training loss"):
-    """Loss against optimizer step, one line per adapter (`curves`: DataFrame with adapter, step, loss)."""
+ROLE_COLOURS = {"base": "#1f77b4", "executor": "#1f77b4", "executor stage 1": "#17becf", "aligner": "#ff7f0e",
+                "direct": "#7f7f7f"}
+
+
+def adapter_role(name: str, kind: str) -> tuple[str, str]:
+    """(operator, role) of a loss curve: `add_aligner` -> ("add", "aligner"), `add_stage1` -> ("add", "executor
+    stage 1"), `reflection` -> ("reflection", "executor"); the role picks the curve's colour in `training_loss`."""
+    if name.endswith("_stage1"):
+        return name[:-len("_stage1")], "executor stage 1"
+    for suffix in ("_aligner", "_direct"):
+        if name.endswith(suffix):
+            return name[:-len(suffix)], suffix[1:]
+    return name, kind
+
+
+def plot_loss(curves, ax=None, title: str = "training loss", colours: dict | None = None):
+    """Loss against optimizer step, one line per adapter (`curves`: DataFrame with adapter, step, loss; optional
+    eval_loss, drawn as dots). `colours`: adapter -> colour (default: matplotlib's cycle)."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -398,7 +414,8 @@ def plot_loss(curves, ax=None, title: str = "training loss"):
     for name, df in curves.groupby("adapter", sort=False):
         # per-step losses jump with the length bucket of the batch: draw them faintly, and a running mean
         window = max(1, len(df) // 40)
-        line, = ax.plot(df["step"], df["loss"].rolling(window, min_periods=1).mean(), lw=1.3, label=name)
+        line, = ax.plot(df["step"], df["loss"].rolling(window, min_periods=1).mean(), lw=1.3, label=name,
+                        color=(colours or {}).get(name))
         if window > 1:
             ax.plot(df["step"], df["loss"], lw=0.5, alpha=0.25, color=line.get_color())
         ev = df.dropna(subset=["eval_loss"]) if "eval_loss" in df else df.iloc[:0]
@@ -407,15 +424,16 @@ def plot_loss(curves, ax=None, title: str = "training loss"):
     ax.set_yscale("log")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss per answer token")
-    ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return ax
 
 
 @figure("training_loss", notebook="02_training")
 def training_loss_figure(paths):
-    """Notebook 02: loss curves of the tiny base's generic pre-training (if any) and of every adapter."""
+    """Notebook 02: loss curves of the tiny base's generic pre-training (if any), then one panel per operator
+    with its executor, aligner and direct-answer adapters (colours by role; dots: held-out loss)."""
     import matplotlib.pyplot as plt
     import pandas as pd
 
@@ -425,14 +443,27 @@ def training_loss_figure(paths):
     if not path.is_file():
         raise MissingResults(f"{path} is missing; run notebook 02_training first")
     curves = pd.read_csv(path)
+    roles = {name: adapter_role(name, kind) for name, kind in zip(curves["adapter"], curves["kind"])}
+    colours = {name: ROLE_COLOURS.get(role, "#2ca02c") for name, (_, role) in roles.items()}
     base = curves[curves["kind"] == "base"]
     adapters = curves[curves["kind"] != "base"]
     panels = [(base, "tiny base: generic pre-training")] if len(base) else []
-    panels.append((adapters, "adapters (dots: held-out loss)"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.8), squeeze=False)
-    for ax, (df, title) in zip(axes[0], panels):
-        if len(df):
-            plot_loss(df, ax, title)
+    ops = list(dict.fromkeys(roles[name][0] for name in adapters["adapter"]))
+    panels += [(adapters[adapters["adapter"].map(lambda n: roles[n][0] == op)], op) for op in ops]
+    columns = min(5, len(panels)) or 1
+    rows = -(-len(panels) // columns) or 1
+    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows + 0.4), squeeze=False)
+    for ax, (df, title) in zip(axes.flat, panels):
+        plot_loss(df, ax, title, colours)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for k, ax in enumerate(axes.flat[:len(panels)]):
+        if k % columns:
+            ax.set_ylabel("")
+        if k + columns < len(panels):
+            ax.set_xlabel("")
+    fig.suptitle("Notebook 02: training loss (faint: per step; line: running mean; dots: held-out loss)",
+                 fontsize=10)
     fig.tight_layout()
     return fig
 

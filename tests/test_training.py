@@ -588,3 +588,11 @@ def test_the_validation_split_is_drawn_from_the_training_samples():
     assert A.validation_split(samples, 10, seed=4)[1] != A.validation_split(samples, 10, seed=3)[1]
     with pytest.raises(ValueError, match="too few"):
         A.validation_split(samples[:9], 5)
+
+
+def test_loss_curves_are_grouped_by_operator_and_coloured_by_role():
+    assert A.adapter_role("add_aligner", "aligner") == ("add", "aligner")
+    assert A.adapter_role("greater_than_direct", "direct") == ("greater_than", "direct")
+    assert A.adapter_role("mul_stage1", "executor") == ("mul", "executor stage 1")
+    assert A.adapter_role("left_mask", "executor") == ("left_mask", "executor")
+    assert A.adapter_role("base", "base") == ("base", "base")
