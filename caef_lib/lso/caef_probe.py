@@ -5,10 +5,11 @@
 
 CAEF's ADD executor and aligner (LoRA adapters on notebook 02's base: the kit's pre-trained tiny one, or the
 paper profile's LLaMA) are run on the held-out square and the cells around it, by the whole process (aligner(I),
-executor steps until halt, aligner(O); scored by result, as CAEF's reference scores it) and by the executor alone
-(from the true first state). The adapters are either notebook 02's (trained on notebook 01's 1-8 digit problems;
-the few square cells among them count as trained on) or trained here on the split's training cells only
-(`caef_samples`, `train_caef`).
+executor steps until halt, aligner(O); scored by result, as the probe scores every format: the reference's loop
+would instead end a problem at its first call that differs from the machine's, which `first_wrong_call` records)
+and by the executor alone (from the true first state). The adapters are either notebook 02's (trained on
+notebook 01's 1-8 digit problems; the few square cells among them count as trained on) or trained here on the
+split's training cells only (`caef_samples`, `train_caef`).
 """
 from __future__ import annotations
 
