@@ -210,9 +210,12 @@ def caef_first_error(paths):
         if k % columns == 0:
             ax.set_ylabel("first wrong call (index)")
     handles = [Line2D([], [], marker="o", linestyle="", color=KIND_COLOURS[k], alpha=0.6, label=k) for k in kinds]
+    bottom = 0.0
     if handles:
+        ncol = min(len(handles), 2 * columns)
         fig.legend(handles=handles, title="kind of the first wrong call (marker area: problems)", loc="lower center",
-                   ncol=len(handles), fontsize=8, title_fontsize=8, frameon=False)
+                   ncol=ncol, fontsize=8, title_fontsize=8, frameon=False)
+        bottom = 0.25 * (1 + -(-len(handles) // ncol)) / fig.get_figheight()  # the legend's rows, in inches
     fig.suptitle("CAEF: where wrong problems first go wrong", fontsize=10)
-    fig.tight_layout(rect=(0, 0.08 if handles else 0, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
