@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .datasets import dataset_path, read_samples
-from .figures import figure
+from .figures import figure, label_edges, panel_grid
 from .generation import exact_match
 from .training import LOG_COLUMNS, TrainConfig, TrainResult, train
 
@@ -434,7 +434,6 @@ def plot_loss(curves, ax=None, title: str = "training loss", colours: dict | Non
 def training_loss_figure(paths):
     """Notebook 02: loss curves of the tiny base's generic pre-training (if any), then one panel per operator
     with its executor, aligner and direct-answer adapters (colours by role; dots: held-out loss)."""
-    import matplotlib.pyplot as plt
     import pandas as pd
 
     from .results import MissingResults
@@ -443,25 +442,17 @@ def training_loss_figure(paths):
     if not path.is_file():
         raise MissingResults(f"{path} is missing; run notebook 02_training first")
     curves = pd.read_csv(path)
-    roles = {name: adapter_role(name, kind) for name, kind in zip(curves["adapter"], curves["kind"])}
+    roles = {name: adapter_role(name, kind) for name, kind in
+             curves[["adapter", "kind"]].drop_duplicates().itertuples(index=False)}
     colours = {name: ROLE_COLOURS.get(role, "#2ca02c") for name, (_, role) in roles.items()}
     base = curves[curves["kind"] == "base"]
     adapters = curves[curves["kind"] != "base"]
     panels = [(base, "tiny base: generic pre-training")] if len(base) else []
-    ops = list(dict.fromkeys(roles[name][0] for name in adapters["adapter"]))
-    panels += [(adapters[adapters["adapter"].map(lambda n: roles[n][0] == op)], op) for op in ops]
-    columns = min(5, len(panels)) or 1
-    rows = -(-len(panels) // columns) or 1
-    fig, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 2.8 * rows + 0.4), squeeze=False)
-    for ax, (df, title) in zip(axes.flat, panels):
+    panels += [(df, op) for op, df in adapters.groupby(adapters["adapter"].map(lambda n: roles[n][0]), sort=False)]
+    fig, axes, columns = panel_grid(len(panels), columns=5, size=(3.4, 2.8), extra_height=0.4)
+    for ax, (df, title) in zip(axes, panels):
         plot_loss(df, ax, title, colours)
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
-    for k, ax in enumerate(axes.flat[:len(panels)]):
-        if k % columns:
-            ax.set_ylabel("")
-        if k + columns < len(panels):
-            ax.set_xlabel("")
+    label_edges(axes, columns, "optimizer step", "loss per answer token")
     fig.suptitle("Notebook 02: training loss (faint: per step; line: running mean; dots: held-out loss)",
                  fontsize=10)
     fig.tight_layout()

@@ -168,7 +168,7 @@ def save_tables(run, t1, t2) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- figure
-from .figures import figure, load_result  # noqa: E402  (registered when the module is imported)
+from .figures import figure, label_edges, load_result, panel_grid  # noqa: E402  (registers at import)
 
 NOTEBOOK = "05_caef_tables"
 KIND_COLOURS = {"malformed": "#7f7f7f", "state": "#1f77b4", "command": "#ff7f0e", "call": "#9467bd",
@@ -179,18 +179,15 @@ KIND_COLOURS = {"malformed": "#7f7f7f", "state": "#1f77b4", "command": "#ff7f0e"
 def caef_first_error(paths):
     """Where the first wrong call falls (its index in the process) against operand length, coloured by its kind,
     one panel per operator (four to a row), one legend for the kinds: from first_errors.parquet."""
-    import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import MaxNLocator
 
     wrong = load_result(paths, NOTEBOOK, "first_errors.parquet")
     ops = list(dict.fromkeys(wrong["op"])) or ["(none)"]
-    columns = min(4, len(ops))
-    rows = -(-len(ops) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.0 * rows + 0.6), squeeze=False)
+    fig, axes, columns = panel_grid(len(ops), size=(3.6, 3.0), extra_height=0.6)
     lengths = sorted(wrong["digits"].unique())
     kinds = [k for k in KIND_COLOURS if k in set(wrong["first_wrong_kind"].dropna())]
-    for ax, op in zip(axes.flat, ops):
+    for ax, op in zip(axes, ops):
         g = wrong[(wrong["op"] == op) & wrong["first_wrong_call"].notna()]
         counts = g.groupby(["first_wrong_kind", "digits", "first_wrong_call"]).size().rename("n").reset_index()
         for kind, part in counts.groupby("first_wrong_kind"):
@@ -201,14 +198,8 @@ def caef_first_error(paths):
         ax.minorticks_off()
         ax.set_title(f"{op}: {len(g)} wrong problems" if len(g) else f"{op}: no wrong call", fontsize=9)
         ax.grid(alpha=0.3)
-    for ax in axes.flat[len(ops):]:
-        ax.set_visible(False)
-    for k, ax in enumerate(axes.flat[:len(ops)]):
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        if k + columns >= len(ops):  # no panel below it
-            ax.set_xlabel("operand digits")
-        if k % columns == 0:
-            ax.set_ylabel("first wrong call (index)")
+    label_edges(axes, columns, "operand digits", "first wrong call (index)")
     handles = [Line2D([], [], marker="o", linestyle="", color=KIND_COLOURS[k], alpha=0.6, label=k) for k in kinds]
     bottom = 0.0
     if handles:

@@ -38,6 +38,31 @@ def figure(name: str, notebook: str):
     return register
 
 
+def panel_grid(n: int, *, columns: int = 4, size: tuple[float, float] = (3.6, 3.0), extra_height: float = 0.0,
+               **subplots):
+    """A figure of `n` panels (at least one), at most `columns` to a row, each `size` inches (plus
+    `extra_height` for titles and legends); the unused places of the last row removed. Returns (fig, the n axes
+    in reading order, the number of columns); `subplots` goes to plt.subplots (e.g. layout="constrained")."""
+    import matplotlib.pyplot as plt
+
+    n = max(1, n)
+    columns = min(columns, n)
+    rows = -(-n // columns)
+    fig, grid = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows + extra_height),
+                             squeeze=False, **subplots)
+    for ax in grid.flat[n:]:
+        ax.remove()
+    return fig, list(grid.flat[:n]), columns
+
+
+def label_edges(axes, columns: int, xlabel: str, ylabel: str) -> None:
+    """Axis labels of a `panel_grid` on its edges only: `ylabel` on the first column, `xlabel` on the panels with
+    no panel below them (the others' labels are cleared)."""
+    for k, ax in enumerate(axes):
+        ax.set_ylabel(ylabel if k % columns == 0 else "")
+        ax.set_xlabel(xlabel if k + columns >= len(axes) else "")
+
+
 def save(fig, paths: KitPaths, name: str, dpi: int = 150) -> list[Path]:
     import io as _io
 

@@ -220,3 +220,18 @@ def test_report_card_has_times_and_the_headline_tables(kit):
     # Rewritten from saved files alone (what `make figures` does): completed notebooks read as done.
     write_report(paths, log=lambda s: None, notebooks=["00_first", "01_second", "02_third"])
     assert "| 01_second | done |" in paths.report.read_text()
+
+
+def test_panel_grids_wrap_their_panels_and_label_the_edges_only():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from caef_lib.figures import label_edges, panel_grid
+
+    fig, axes, columns = panel_grid(7, size=(2, 2), extra_height=0.5)
+    assert (len(axes), columns, len(fig.axes)) == (7, 4, 7)  # two rows; the eighth place removed
+    assert tuple(fig.get_size_inches()) == (8.0, 4.5)
+    label_edges(axes, columns, "digits", "calls")
+    assert [ax.get_ylabel() for ax in axes] == ["calls", "", "", "", "calls", "", ""]
+    assert [ax.get_xlabel() for ax in axes] == ["", "", "", "digits", "digits", "digits", "digits"]
+    assert len(panel_grid(0)[1]) == 1 and panel_grid(2, columns=5)[2] == 2

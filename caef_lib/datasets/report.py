@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import random
 
-from ..figures import figure
+from ..figures import figure, panel_grid
 from ..machines import MACHINES, get
 from ..paths import KitPaths
 from ..results import MissingResults
@@ -108,7 +108,6 @@ def _read(paths: KitPaths, name: str):
 @figure("traces_class_histogram", notebook=NOTEBOOK)
 def draw_class_histogram(paths: KitPaths):
     """Train problems per equivalence class (len a, len b), one panel per operator (log colour scale)."""
-    import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.colors import LogNorm
     from matplotlib.ticker import MaxNLocator
@@ -116,13 +115,10 @@ def draw_class_histogram(paths: KitPaths):
     df = _read(paths, "classes")
     df = df[df["split"] == "train"]
     ops = list(dict.fromkeys(df["op"]))
-    cols = min(4, max(1, len(ops)))
-    rows = max(1, math.ceil(len(ops) / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.8 * rows + 0.6), squeeze=False,
-                             layout="constrained")
+    fig, axes, _ = panel_grid(len(ops), size=(3.3, 2.8), extra_height=0.6, layout="constrained")
     vmax = max(1, int(df["problems"].max())) if len(df) else 1
     mesh = None
-    for ax, op in zip(axes.flat, ops):
+    for ax, op in zip(axes, ops):
         d = df[df["op"] == op]
         a0, a1 = int(d["len_a"].min()), int(d["len_a"].max())
         b0, b1 = int(d["len_b"].min()), int(d["len_b"].max())
@@ -140,8 +136,6 @@ def draw_class_histogram(paths: KitPaths):
         ax.tick_params(labelsize=7)
         ax.set_xlabel("len a", fontsize=8)
         ax.set_ylabel("len b" if b1 > 0 else "(one operand)", fontsize=8)
-    for ax in list(axes.flat)[len(ops):]:
-        ax.axis("off")
     if mesh is not None:
         fig.colorbar(mesh, ax=axes, shrink=0.6, label="train problems per class")
     fig.suptitle("Equivalence classes (len a, len b) and their balanced problem counts", fontsize=11)

@@ -6,7 +6,7 @@ training cell. Rows are the first operand a (legs/2 for rabbits and chickens), c
 """
 from __future__ import annotations
 
-from ..figures import figure, load_result
+from ..figures import figure, load_result, panel_grid
 from ..results import MissingResults
 
 NOTEBOOK = "03_leave_square_out"
@@ -60,19 +60,13 @@ def _runs(cells):
 @figure("lso_heatmaps", notebook=NOTEBOOK)
 def heatmaps(paths):
     """Greedy accuracy on every cell of the grid, one panel per trained model; held-out squares in red."""
-    import matplotlib.pyplot as plt
-
     from .tasks import get_task
 
     runs = [(k, g) for k, g in _runs(_load(paths, "cells.parquet")) if k["vocabulary"] != "caef"]
     if not runs:
         raise MissingResults("no probe run in the saved results")
-    cols = min(4, len(runs))
-    rows = -(-len(runs) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.5 * rows), squeeze=False)
-    for ax in axes.flat[len(runs):]:
-        ax.remove()
-    for ax, (k, g) in zip(axes.flat, runs):
+    fig, axes, _ = panel_grid(len(runs), size=(3.6, 3.5))
+    for ax, (k, g) in zip(axes, runs):
         task = get_task(k["task"])
         im = ax.imshow(_grid(g, "greedy", task.grid_shape), cmap=CMAP, vmin=0, vmax=1, interpolation="nearest")
         _outline(ax, _squares(k["task"], k["split"]))
