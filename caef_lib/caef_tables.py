@@ -159,12 +159,10 @@ def to_latex(table, column: str = "method") -> str:
 
 def save_tables(run, t1, t2) -> None:
     """table1 and table2 as CSV (in the report card), Markdown and LaTeX, in the notebook's results folder."""
-    from . import io
-
     for name, table, column in (("table1", t1, "method"), ("table2", t2, "component")):
         run.save_table(name, table, headline=True)
-        io.write_text(run.dir / f"{name}.md", to_markdown(table, column))
-        io.write_text(run.dir / f"{name}.tex", to_latex(table, column))
+        run.save_text(f"{name}.md", to_markdown(table, column))
+        run.save_text(f"{name}.tex", to_latex(table, column))
 
 
 # ----------------------------------------------------------------------------------------------- figure

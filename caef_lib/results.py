@@ -4,9 +4,9 @@
     run.save_table("accuracy", df, headline=True)  # results/<profile>/03_leave_square_out/accuracy.csv
     run.finish(extra={...})                        # metadata.json, written last
 
-`metadata.json` is written last and atomically, so its presence marks a complete result: a later notebook
-calls `require(paths, "01_traces")` and gets a clear error, not a half-written table, when the upstream
-notebook has not finished. Headline tables (`headline=True`: what this notebook measured) are listed in
+`metadata.json` is written last and atomically, and a new run removes the previous one's as it starts, so its
+presence marks a complete result: a later notebook calls `require(paths, "01_traces")` and gets a clear error,
+not a half-written table (or a mix of two runs' tables), when the upstream notebook has not finished. Headline tables (`headline=True`: what this notebook measured) are listed in
 metadata.json and shown in the run's report card, results/<profile>/report.md (`caef_lib.report`).
 """
 from __future__ import annotations
@@ -39,6 +39,8 @@ class NotebookRun:
         self.paths = KitPaths.of(params.profile, params.output_root)
         self.dir = self.paths.results(notebook)
         self.dir.mkdir(parents=True, exist_ok=True)
+        # this folder holds a complete result again only when finish() writes metadata.json
+        (self.dir / "metadata.json").unlink(missing_ok=True)
         self.started = _now()
         self._t0 = time.perf_counter()
         self.files: list[str] = []
@@ -57,6 +59,12 @@ class NotebookRun:
         self.files.append(path.name)
         if headline and name not in self.headline:
             self.headline.append(name)
+        return path
+
+    def save_text(self, name: str, text: str) -> Path:
+        """Save a text file (a rendered table: `table1.md`, `table1.tex`) atomically; listed in metadata.json."""
+        path = io.write_text(self.dir / name, text)
+        self.files.append(path.name)
         return path
 
     def save_json(self, name: str, obj: Any) -> Path:

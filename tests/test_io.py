@@ -79,6 +79,12 @@ def test_notebook_run_writes_tables_then_metadata(tmp_path):
     assert set(meta) >= {"parameters", "git", "versions", "device", "wall_time_s", "started", "finished"}
     assert load_metadata(paths, "00_environment")["rows"] == 2
     assert load_table(paths, "00_environment", "numbers")["x"].tolist() == [1, 2]
+    # a second run that stops part-way leaves no metadata.json beside a mix of its own and the old tables
+    rerun = NotebookRun("00_environment", params)
+    rerun.save_text("numbers.md", "| x |\n")
+    with pytest.raises(MissingResults, match="run it first"):
+        require(paths, "00_environment")
+    assert rerun.finish()["files"] == ["numbers.md"] and (paths.results("00_environment") / "numbers.md").is_file()
 
 
 def test_atomic_dir_replaces_a_folder_only_on_success(tmp_path):

@@ -175,3 +175,36 @@ def test_the_notebooks_choices_are_the_librarys_own():
     assert set(_choices(p.LeaveSquareOutParams, "tasks")) == set(tasks.TASKS)
     assert set(_choices(p.TracesParams, "ops")) - {"all"} == set(MACHINES)
     assert set(_choices(p.RfftParams, "formats")) == set(formats.FORMATS)
+
+
+@pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
+def test_notebook_05_evaluates_what_notebook_02_trains(profile, tmp_path):
+    """In every profile notebook 05 asks for no adapter notebook 02 does not train, on the same base; otherwise
+    `make study` would stop at notebook 05's adapter lookup after all the training."""
+    from caef_lib import batched_engine as be
+    from caef_lib import caef_tables
+    from caef_lib.adapters import ADAPTER_KINDS
+    from caef_lib.eval_cmd import needed_adapters
+    from caef_lib.notebook_params import CaefTablesParams, TrainingParams
+
+    overrides = []
+    if profile == "paper":  # stand-ins for the local model folders the paper profile names
+        (tmp_path / "llama").mkdir()
+        (tmp_path / "llama" / "config.json").write_text("{}")
+        overrides.append(f"base_model={tmp_path / 'llama'}")
+    runs = {r.name: r for r in runner.plan(profile, only=["02", "05"], overrides=overrides)}
+    P = validate(TrainingParams, runs["02_training"].params)
+    T = validate(CaefTablesParams, runs["05_caef_tables"].params)
+    trained = {ADAPTER_KINDS[kind][0].format(op=op) for op in P.ops for kind in P.adapters}
+    problems = [p for op in T.op_list() for p in be.draw_problems(op, min(T.lengths), 3, T.seed)]
+    needed = needed_adapters(problems, caef_tables.needed_modes(T.op_list(), T.direct, T.components))
+    assert set(needed) <= trained, sorted(set(needed) - trained)
+    assert T.model != "trained" or T.base_model == P.base_model
+    # and the profile itself gives both the same base (not only a -p base_model=... that reaches both)
+    prof = runner.load_profile(profile)
+
+    def own(notebook, cls):
+        section = prof["notebooks"].get(notebook) or {}
+        return section.get("base_model", (prof.get("common") or {}).get("base_model", cls().base_model))
+
+    assert own("05_caef_tables", CaefTablesParams) == own("02_training", TrainingParams)
