@@ -123,8 +123,9 @@ def run(problems: Sequence[tuple[str, int, int | None]], model: Callable[[list[R
         desc: str = "CAEF") -> list[dict]:
     """Run every (op, a, b) to its end with `model`; a dict per problem, in the order of `problems`: op, a, b,
     digits (of a), mode, correct, result, error, calls, first_wrong_call, first_wrong_kind, first_wrong_field,
-    first_wrong_adapter, first_wrong_depth. `first_wrong_kind` is "step_limit" for a wrong problem none of
-    whose calls differed from the machine's (it ran out of calls or depth)."""
+    first_wrong_adapter, first_wrong_depth. `first_wrong_kind` is "direct" for a wrong direct answer and
+    "step_limit" for a wrong problem none of whose calls differed from the machine's (it ran out of calls or
+    depth)."""
     from tqdm import tqdm
 
     if mode not in MODES:
@@ -183,6 +184,9 @@ def _row(problem, p, mode: str, wrong: dict | None) -> dict:
     op, a, b = problem
     correct = bool(p.correct)
     wrong = wrong or {}
+    if mode == "direct" and not correct:  # one call with no steps to check: its answer is the wrong part
+        wrong = {"first_wrong_call": 0, "first_wrong_kind": "direct", "first_wrong_adapter": p.adapter,
+                 "first_wrong_depth": 0}
     kind = wrong.get("first_wrong_kind")
     if not correct and kind is None:
         kind = "step_limit"
@@ -284,7 +288,7 @@ def corrupt(answer: str, kind: str, rng: random.Random) -> str:
 
 class NoisyOracle:
     """The oracle with fault injection: with probability `noise` a call's answer is corrupted by a kind drawn from
-    `kinds`. Seeded per (problem, call), so the answers do not depend on how problems are batched. `injected`
+    `kinds`. Seeded per (problem, call, prompt), so the answers do not depend on how problems are batched. `injected`
     counts the corruptions made, by kind."""
 
     def __init__(self, noise: float, seed: int = 0, kinds: Sequence[str] = CORRUPTIONS):
@@ -300,7 +304,8 @@ class NoisyOracle:
     def __call__(self, requests: Sequence[Request]) -> list[str]:
         answers = oracle_model(requests)
         for i, r in enumerate(requests):
-            rng = random.Random(f"noisy-oracle/{self.seed}/{r.key}/{r.call}")
+            # the prompt too: problem k of one (op, digits) run and problem k of another get independent faults
+            rng = random.Random(f"noisy-oracle/{self.seed}/{r.key}/{r.call}/{r.prompt}")
             if rng.random() < self.noise:
                 kind = rng.choice(self.kinds)
                 answers[i] = corrupt(answers[i], kind, rng)

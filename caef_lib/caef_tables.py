@@ -170,7 +170,8 @@ from .figures import figure, label_edges, load_result, panel_grid  # noqa: E402 
 
 NOTEBOOK = "05_caef_tables"
 KIND_COLOURS = {"malformed": "#7f7f7f", "state": "#1f77b4", "command": "#ff7f0e", "call": "#9467bd",
-                "return": "#8c564b", "aligner_input": "#d62728", "aligner_output": "#e377c2", "step_limit": "#000000"}
+                "return": "#8c564b", "aligner_input": "#d62728", "aligner_output": "#e377c2", "direct": "#bcbd22",
+                "step_limit": "#000000"}
 
 
 @figure("caef_first_error", notebook=NOTEBOOK)

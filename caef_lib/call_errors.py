@@ -13,6 +13,7 @@ Kinds (one per wrong call; `field` only for `state`):
     return           a called machine halts with a wrong state: the value handed back to its caller is wrong
     aligner_input    aligner(I): the q0 text written from the expression is wrong
     aligner_output   aligner(O): the answer read from the halt text is wrong
+    direct           (set by the driver) the direct-answer baseline answered a wrong result (it has no steps)
     step_limit       (set by the driver) the process ran out of calls without a wrong one being recorded
 """
 from __future__ import annotations
@@ -23,7 +24,8 @@ from .engine import ALIGNER_SUFFIX
 from .machines import HALT, call_target
 from .machines.tape import MalformedText, split_lines
 
-KINDS = ("malformed", "state", "command", "call", "return", "aligner_input", "aligner_output", "step_limit")
+KINDS = ("malformed", "state", "command", "call", "return", "aligner_input", "aligner_output", "direct",
+         "step_limit")
 STATE_LINE = re.compile(r"[A-Z_]+, q[0-9H]+,")
 MARKER = re.compile(r"\[[A-Z0-9_]+\]")
 HEAD = re.compile(r"\[HEAD[0-9]*\]")

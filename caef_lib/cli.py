@@ -37,9 +37,16 @@ def _run(args) -> int:
 
 def _figures(args) -> int:
     from .figures import redraw_all
+    from .params import ParameterError
     from .paths import KitPaths
     from .report import write_report
+    from .runner import load_profile
 
+    try:
+        load_profile(args.profile)  # a profile the runner knows, not a folder name made up on the spot
+    except ParameterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     paths = KitPaths.of(args.profile, args.root)
     drawn = redraw_all(paths)
     print(f"{len(drawn)} figure(s) redrawn for profile {args.profile}")
@@ -51,8 +58,12 @@ def _params(args) -> int:
     from .notebook_params import NOTEBOOK_PARAMS
     from .params import describe
 
+    chosen = [n for n in NOTEBOOK_PARAMS if not args.notebook or n.startswith(args.notebook)]
+    if not chosen:
+        print(f"error: no notebook {args.notebook!r}; notebooks: {', '.join(NOTEBOOK_PARAMS)}", file=sys.stderr)
+        return 2
     for name, cls in NOTEBOOK_PARAMS.items():
-        if args.notebook and not name.startswith(args.notebook):
+        if name not in chosen:
             continue
         print(name)
         for row in describe(cls):
@@ -68,6 +79,9 @@ def _lso(args) -> int:
         out = write_split(args.task, args.split, args.out_dir, scratchpad=args.scratchpad)
     except SplitError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # an output folder that cannot be made or written
+        print(f"error: {args.out_dir}: {e.strerror or e}", file=sys.stderr)
         return 2
     print(f"wrote {out / 'train.json'} and {out / 'test.json'}")
     return 0

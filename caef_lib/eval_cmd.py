@@ -14,12 +14,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
 
 from . import batched_engine as be
 from .machines import MACHINES
+from .machines.tape import MalformedText, split_lines
+from .notebook_params import DEVICES
+
+MAX_DIGITS = 2000  # operands past this are beyond any model's context (and Python's 4,300-digit str limit for long_div's 2N)
 
 
 class UsageError(Exception):
@@ -55,9 +60,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--decoding", default="generate", choices=("generate", "lookup"),
                    help="a real model's decoding: transformers' greedy generate, or prompt-lookup decoding (the same "
                         "answers in fewer forward passes; for GPUs: docs/caef-tables.md)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--out", help="also write the table as CSV")
+    p.add_argument("--out", help="also write the table as CSV (a .csv file; its folder is created)")
     return p
 
 
@@ -68,9 +73,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if not ops or unknown:
         raise UsageError(f"--ops: unknown operator(s) {', '.join(unknown) or '(none given)'}; "
                          f"known: {', '.join(sorted(MACHINES))}, or all")
-    if args.mode.startswith("aligner") and any(MACHINES[o].symbol is None for o in ops):
+    if (args.mode.startswith("aligner") or args.mode == "direct") and any(MACHINES[o].symbol is None for o in ops):
         raise UsageError(f"--mode {args.mode}: {', '.join(o for o in ops if MACHINES[o].symbol is None)} "
-                         f"have no aligner")
+                         f"(operators with no aligner and no direct-answer baseline)")
     if args.mode == "step":
         if len(ops) != 1 or not args.steps_file:
             raise UsageError("--mode step needs one operator in --ops and --steps-file")
@@ -85,8 +90,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         digits = [int(d) for d in args.digits.split(",") if d.strip()] if args.mode != "step" else [1]
     except ValueError:
         raise UsageError(f"--digits {args.digits!r}: comma-separated integers") from None
-    if not digits or min(digits) < 1:
-        raise UsageError("--digits: lengths >= 1 (required except with --mode step)")
+    if not digits or min(digits) < 1 or max(digits) > MAX_DIGITS:
+        raise UsageError(f"--digits: lengths from 1 to {MAX_DIGITS} (required except with --mode step)")
     if args.n < 1 or args.batch_size < 1:
         raise UsageError("--n and --batch-size must be >= 1")
     if not 0 <= args.noise <= 1:
@@ -95,6 +100,15 @@ def parse(argv: list[str]) -> argparse.Namespace:
         raise UsageError("--noise is for --model noisy-oracle")
     if args.adapters and args.adapter_map:
         raise UsageError("give --adapters or --adapter-map, not both")
+    if (args.adapters or args.adapter_map) and args.model in ("oracle", "noisy-oracle"):
+        raise UsageError(f"--adapters and --adapter-map are for a model with adapters, not --model {args.model}")
+    if args.out is not None:
+        out = Path(args.out).expanduser()
+        if out.suffix.lower() != ".csv" or out.is_dir():
+            raise UsageError(f"--out {args.out!r}: a .csv file")
+        parent = next((d for d in out.parents if d.exists()), None)
+        if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise UsageError(f"--out {args.out!r}: its folder cannot be written ({parent})")
     args.op_list, args.digit_list = ops, [] if args.mode == "step" else digits
     return args
 
@@ -103,14 +117,28 @@ def read_steps(path: str, n: int) -> list[dict]:
     """The first `n` {"prompt", "response"} lines of a JSONL file (a malformed line is a UsageError)."""
     out = []
     with open(Path(path).expanduser(), encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
+        for i in range(1, 1 << 62):
             if len(out) >= n:
                 break
+            try:
+                line = f.readline()
+            except UnicodeDecodeError:
+                raise UsageError(f"--steps-file line {i}: not UTF-8 text") from None
+            if not line:
+                break
+            if not line.strip():
+                continue
             try:
                 x = json.loads(line)
                 out.append({"prompt": str(x["prompt"]), "response": str(x["response"])})
             except (ValueError, KeyError, TypeError):
                 raise UsageError(f"--steps-file line {i}: not a JSON object with prompt and response") from None
+            try:
+                split_lines(out[-1]["response"], (2, 4))
+            except MalformedText:
+                raise UsageError(f"--steps-file line {i}: its response is not an executor step (a state line and "
+                                 f"a command line; an aligner's file is evaluated with --mode aligner_input or "
+                                 f"aligner_output)") from None
     if not out:
         raise UsageError("--steps-file has no lines")
     return out
@@ -144,8 +172,11 @@ def adapter_folders(*, adapters: str = "", adapter_map: str = "") -> dict[str, P
 
         path = Path(adapter_map).expanduser()
         if not path.is_file():
-            raise UsageError(f"adapter map {str(path)!r} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
+            raise UsageError(f"adapter map {str(path)!r} is not a file")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise UsageError(f"adapter map {str(path)!r} is not YAML: {' '.join(str(e).split())}") from None
         if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
             raise UsageError(f"adapter map {str(path)!r}: a mapping of adapter names to folders")
         return {str(k): (path.parent / Path(v).expanduser()) for k, v in data.items()}
@@ -190,9 +221,17 @@ def build_model(model: str, problems, modes, *, profile: str = "default", adapte
         base = resolve_base(paths, model) if builtin else model
     except ValueError as e:
         raise UsageError(str(e)) from None
-    hf_model, tokenizer = load_base(base, device)
-    for name in needed:
-        hf_model = load_trained(hf_model, folders[name], name, device)
+    from .environment import resolve_device
+    from .models import ModelError
+    from .params import ParameterError
+
+    try:
+        resolve_device(device)
+        hf_model, tokenizer = load_base(base, device)
+        for name in needed:
+            hf_model = load_trained(hf_model, folders[name], name, device)
+    except (ModelError, ParameterError, RuntimeError, OSError) as e:  # a folder that is not a model, no GPU, ...
+        raise UsageError(" ".join(str(e).split())) from None
     return be.HFModel(hf_model, tokenizer, batch_size=min(batch_size, 256), decoding=decoding)
 
 
@@ -229,13 +268,14 @@ def main(argv: list[str]) -> int:
 
         frame = pd.DataFrame([{**{k: v for k, v in r.items() if k != "errors"},
                                **{f"errors_{k}": r["errors"].get(k, 0) for k in be.KINDS}} for r in rows])
-        io.write_text(args.out, frame.to_csv(index=False))
+        io.write_text(Path(args.out).expanduser(), frame.to_csv(index=False))
     if args.json:
         print(json.dumps({"rows": rows}))
     else:
         for r in rows:
             errs = ", ".join(f"{k} {v}" for k, v in r["errors"].items()) or "-"
-            print(f"{r['op']:<13} {r['digits']:>4} digits {r['mode']:<14} {r['correct']:>5}/{r['n']:<5} "
+            digits = "" if r["digits"] is None else f"{r['digits']:>4} digits"
+            print(f"{r['op']:<13} {digits:>11} {r['mode']:<14} {r['correct']:>5}/{r['n']:<5} "
                   f"{100 * r['accuracy']:6.1f} % [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]  "
                   f"first wrong call: {errs}  ({r['calls']} calls, {r['seconds']} s)")
     return 0

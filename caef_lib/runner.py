@@ -63,7 +63,7 @@ def available_profiles(folder: Path = PROFILES_DIR) -> list[str]:
 
 def load_profile(profile: str, folder: Path = PROFILES_DIR) -> dict:
     path = folder / f"{profile}.yaml"
-    if not path.is_file():
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", profile) or not path.is_file():
         raise ParameterError(f"unknown profile {profile!r}; available: {', '.join(available_profiles(folder))}")
     data = yaml.safe_load(path.read_text()) or {}
     unknown = set(data) - {"description", "common", "notebooks"}
@@ -134,10 +134,16 @@ def plan(profile: str, *, only: list[str] = (), start: str | None = None, overri
         path = Path(file)
         if not path.is_file():
             raise ParameterError(f"parameter file {str(file)!r} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            raise ParameterError(f"parameter file {file} is not YAML: {' '.join(str(e).split())}") from None
         if not isinstance(data, dict):
             raise ParameterError(f"parameter file {file}: expected a mapping of name: value")
         sections = data.pop("notebooks", {}) or {}
+        if not isinstance(sections, dict) or not all(isinstance(v, dict) or v is None for v in sections.values()):
+            raise ParameterError(f"parameter file {file}: `notebooks:` maps notebook names to sections of "
+                                 f"name: value")
         apply(f"file {file}", data, strict=True)
         for nb, section in sections.items():
             apply(f"file {file}", {f"{nb}.{k}": v for k, v in (section or {}).items()}, strict=True)

@@ -21,7 +21,7 @@ from .engine import Process, drive, oracle_answer
 from .machines import MACHINES
 
 MAX_CALLS = 2_000_000  # refuse problems whose perfect run needs more model calls than this
-_INT = re.compile(r"\d+")
+_INT = re.compile(r"[0-9]+")  # ASCII digits only (\d takes any script's)
 
 
 class _UsageError(Exception):

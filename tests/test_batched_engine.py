@@ -59,6 +59,24 @@ def test_ten_thousand_corrupted_answers_end_every_problem_and_are_classified():
             assert r["first_wrong_kind"] in ALLOWED[corruption], (corruption, r)
 
 
+def test_noise_is_drawn_afresh_for_every_problem_not_every_index():
+    """Problem k of one run and problem k of another (another operator or length) get independent faults; the
+    same problems get the same faults."""
+    def faulted(op):
+        noisy = be.NoisyOracle(0.3, seed=1)
+        be.run(be.draw_problems(op, 3, 200, seed=0), noisy)
+        return {key for key, call in noisy.log if call == 0}
+
+    assert faulted("add") != faulted("sub") and faulted("add") == faulted("add")
+    assert 30 < len(faulted("add")) < 90
+
+
+def test_a_wrong_direct_answer_is_its_own_kind():
+    rows = be.run(be.draw_problems("add", 3, 20, seed=0), be.NoisyOracle(1.0, seed=0), mode="direct")
+    assert {r["first_wrong_kind"] for r in rows} == {"direct"} and not any(r["correct"] for r in rows)
+    assert be.summarise(rows)[0]["errors"] == {"direct": 20}
+
+
 def test_batching_changes_no_answer():
     """Each problem driven alone (batch of one) and 300 problems in flight with refills give the same rows."""
     problems = [p for op in ("add", "sub", "mul", "long_mul") for p in be.draw_problems(op, 3, 30, seed=2)]
@@ -146,6 +164,13 @@ def test_cli_json_counts_add_up():
     (["--model", "/no/such/folder", "--ops", "add", "--digits", "3", "--n", "2"], "model"),
     (["--model", "oracle", "--ops", "reflection", "--digits", "3", "--n", "2", "--mode", "aligner_input"], "no aligner"),
     (["--ops", "add"], "required"),
+    (["--model", "oracle", "--ops", "add", "--digits", "4400", "--n", "1"], "--digits"),  # past Python's int limit
+    (["--model", "oracle", "--ops", "left_mask", "--digits", "3", "--n", "2", "--mode", "direct"], "no direct"),
+    (["--model", "oracle", "--ops", "add", "--digits", "3", "--n", "2", "--adapters", "/no/such"], "not --model"),
+    (["--model", "oracle", "--ops", "add", "--digits", "3", "--n", "2", "--out", "table.json"], "a .csv file"),
+    (["--model", "oracle", "--ops", "add", "--digits", "3", "--n", "2", "--device", "tpu"], "--device"),
+    (["--model", "tiny-llama", "--profile", "no-such-profile", "--ops", "add", "--digits", "3", "--n", "2",
+      "--adapters", "."], "missing adapter"),
 ])
 def test_cli_bad_arguments_exit_2_with_one_line(args, message):
     r = _eval(*args)
@@ -278,3 +303,11 @@ def test_step_mode_scores_single_transitions_from_a_file(tmp_path):
     assert json.loads(r.stdout)["rows"][0]["n"] == 5 and json.loads(r.stdout)["rows"][0]["accuracy"] == 1.0
     bad = _eval("--model", "oracle", "--mode", "step", "--ops", "add", "--n", "5")
     assert bad.returncode == 2 and "--steps-file" in bad.stderr
+    text = _eval("--model", "oracle", "--mode", "step", "--steps-file", str(path), "--ops", "add", "--n", "5")
+    assert text.returncode == 0 and "5/5" in text.stdout, text.stderr  # the readable table has no digits column
+    (tmp_path / "aligner.jsonl").write_text(json.dumps({"prompt": "45+67=", "response": "45+67=112"}) + "\n")
+    (tmp_path / "latin1.jsonl").write_bytes(b"\xff\xfe\n")
+    for name, message in (("aligner.jsonl", "not an executor step"), ("latin1.jsonl", "not UTF-8")):
+        bad = _eval("--model", "oracle", "--mode", "step", "--steps-file", str(tmp_path / name), "--ops", "add",
+                    "--n", "5")
+        assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -13,6 +13,9 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     io.write_text(path, "new\n")
     assert path.read_text() == "new\n"
     assert [p.name for p in path.parent.iterdir()] == ["table.csv"]
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")  # as open() makes it under the process's umask, not mkstemp's 0600
+    assert path.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
 
 
 def test_failure_inside_write_keeps_old_file_and_leaves_no_temp(tmp_path):

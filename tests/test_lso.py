@@ -88,6 +88,9 @@ def test_cli_builds_and_rejects_with_exit_code_2(tmp_path, capsys):
     done = subprocess.run([sys.executable, "-m", "caef_lib", "lso", "build", "nope", "x", str(tmp_path / "x")],
                           capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 2 and "unknown task" in done.stderr
+    (tmp_path / "file").write_text("")  # an output folder that cannot be made
+    assert cli(["lso", "build", "addition", "1hole_(30, 70)_7_225_0-100", str(tmp_path / "file" / "x")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_every_released_folder_is_rebuilt_byte_for_byte(reference_dir, tmp_path):

@@ -75,6 +75,28 @@ def test_plan_rejects_unknown_and_bad_overrides_before_running():
         runner.plan("smoke", only=["42"])
 
 
+def test_a_bad_parameter_file_or_profile_name_is_a_parameter_error(tmp_path):
+    bad = {"broken.yaml": ("a: [1\n", "not YAML"), "latin1.yaml": (b"seed: \xff\n", "not YAML"),
+           "sections.yaml": ("notebooks: 5\n", "maps notebook names"),
+           "list.yaml": ("notebooks:\n  00_environment: [1]\n", "maps notebook names")}
+    for name, (text, message) in bad.items():
+        f = tmp_path / name
+        f.write_bytes(text if isinstance(text, bytes) else text.encode())
+        with pytest.raises(ParameterError, match=message):
+            runner.plan("smoke", only=["00"], files=[f])
+    with pytest.raises(ParameterError, match="unknown profile"):
+        runner.load_profile("../profiles/smoke")
+
+
+def test_cli_figures_and_params_refuse_what_does_not_exist(tmp_path, capsys):
+    from caef_lib.cli import main
+
+    assert main(["figures", "--profile", "nope", "--root", str(tmp_path)]) == 2
+    assert "unknown profile 'nope'" in capsys.readouterr().err and not any(tmp_path.iterdir())
+    assert main(["params", "99"]) == 2 and "no notebook '99'" in capsys.readouterr().err
+    assert main(["params", "05"]) == 0 and capsys.readouterr().out.startswith("05_caef_tables")
+
+
 def test_plan_merges_profile_file_and_overrides(tmp_path):
     f = tmp_path / "p.yaml"
     f.write_text("seed: 7\nnotebooks:\n  00_environment:\n    check_models: [/nowhere]\n")

@@ -86,6 +86,7 @@ def test_trace_steps_is_indented(capsys):
         (["add", "-3", "4"], "non-negative integer"),
         (["add", "3", "-4"], "non-negative integer"),
         (["add", "1.5", "4"], "non-negative integer"),
+        (["add", "\uff14", "4"], "non-negative integer"),  # a full-width digit: ASCII digits only
         (["add", "x", "4"], "non-negative integer"),
         (["pow", "3", "4"], "unknown OP"),
         (["div", "3", "0"], "division by zero"),
