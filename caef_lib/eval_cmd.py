@@ -154,8 +154,8 @@ def needed_adapters(problems, modes) -> list[str]:
     for mode in modes:
         seen_ops: dict[str, int] = {}
         for op, a, b in problems:
-            if seen_ops.get(op, 0) >= 3:
-                continue
+            if seen_ops.get(op, 0) >= 3 or (mode != "executor" and MACHINES[op].symbol is None):
+                continue  # reflection and left_mask have the executor mode only (no aligner, no direct answer)
             seen_ops[op] = seen_ops.get(op, 0) + 1
             p = drive(be.make_process(op, a, b, mode), lambda adapter, prompt: be.oracle_model(
                 [be.Request(0, 0, adapter, prompt)])[0])

@@ -159,22 +159,37 @@ class TrainingParams(Common):
     def check(self) -> None:
         from .params import ParameterError
 
+        # per-adapter settings may name adapters of operators this run does not train (a profile's settings for
+        # every operator still hold with -p ops=[add]); a name that is no adapter of any operator is a typo
+        suffixes = ("", "_aligner", "_direct")
+        names = {f"{op}{suffix}" for op in self.ops for suffix in suffixes}
+        known = {f"{op}{suffix}" for op in TRACE_OPS if op != "all" for suffix in suffixes}
+
+        def adapter_name(setting: str, name) -> None:
+            if name not in known:
+                raise ParameterError(f"{setting}: {name!r} is not an adapter of any operator; adapters of ops "
+                                     f"{self.ops}: {', '.join(sorted(names))}")
+
         for name, steps in self.adapter_steps.items():
+            adapter_name("adapter_steps", name)
             if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
                 raise ParameterError(f"adapter_steps: {name!r}: {steps!r}; give adapter name: steps >= 1")
         if self.max_steps == 0 and self.epochs < 1:
             raise ParameterError("give max_steps > 0 or epochs >= 1")
-        names = {f"{op}{suffix}" for op in self.ops for suffix in ("", "_aligner", "_direct")}
         for name, target in self.stop_at_exact.items():
-            if name not in names:
-                raise ParameterError(f"stop_at_exact: {name!r} is not an adapter of ops {self.ops} "
-                                     f"({', '.join(sorted(names))})")
+            adapter_name("stop_at_exact", name)
             if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target <= 1:
                 raise ParameterError(f"stop_at_exact: {name!r}: {target!r}; give adapter name: exact match in (0, 1]")
         for name, source in self.adapter_init.items():
-            if name not in names or source not in names or name == source:
-                raise ParameterError(f"adapter_init: {name!r}: {source!r}; give adapter name: another adapter of ops "
-                                     f"{self.ops} ({', '.join(sorted(names))})")
+            adapter_name("adapter_init", name)
+            adapter_name("adapter_init", source)
+            if name == source:
+                raise ParameterError(f"adapter_init: {name!r} cannot start from itself")
+            if name not in names:
+                continue
+            if source not in names:
+                raise ParameterError(f"adapter_init: {name!r} starts from {source!r}, which ops {self.ops} do not "
+                                     f"train; add its operator to ops, or drop the entry (-p \"adapter_init={{}}\")")
             if self.stage1 and name in self.ops:
                 raise ParameterError(f"adapter_init: {name!r} is an executor and stage1=True starts executors from "
                                      f"their stage-1 weights; drop one of the two")

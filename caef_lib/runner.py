@@ -162,7 +162,36 @@ def plan(profile: str, *, only: list[str] = (), start: str | None = None, overri
         obj = validate(NOTEBOOK_PARAMS[name], vals, notebook=name)
         runs.append(PlannedRun(name, path, dataclasses.asdict(obj)))
     _add_model_checks(runs)
+    _check_tables_against_training(runs)
     return runs
+
+
+def _check_tables_against_training(runs: list[PlannedRun]) -> None:
+    """With notebooks 02 and 05 in one run, 05 evaluating 02's adapters must ask only for adapters 02 trains (a
+    composer's callees included: SUB CALLs REFLECTION and LEFT_MASK), on 02's base; otherwise the run would stop
+    at 05's adapter lookup after all of 02's training."""
+    by_name = {r.name: r.params for r in runs}
+    train, tables = by_name.get("02_training"), by_name.get("05_caef_tables")
+    if not train or not tables or tables["model"] != "trained" or tables["adapters_dir"] or tables["adapter_map"]:
+        return
+    from . import batched_engine as be
+    from .adapters import ADAPTER_KINDS
+    from .caef_tables import needed_modes
+    from .eval_cmd import needed_adapters
+
+    if tables["base_model"] != train["base_model"]:
+        raise ParameterError(f"05_caef_tables evaluates base_model {tables['base_model']!r} but 02_training trains "
+                             f"{train['base_model']!r}: give both with -p base_model=...")
+    ops = list(dict.fromkeys(o for op in tables["ops"] for o in (be.ALL if op == "all" else [op])))
+    problems = [p for op in ops for p in be.draw_problems(op, min(tables["lengths"]), 3, tables["seed"])]
+    needed = needed_adapters(problems, needed_modes(ops, tables["direct"], tables["components"]))
+    trained = {ADAPTER_KINDS[kind][0].format(op=op) for op in train["ops"] for kind in train["adapters"]}
+    missing = [n for n in needed if n not in trained]
+    if missing:
+        raise ParameterError(f"05_caef_tables (ops {ops}) needs adapter(s) {', '.join(missing)} that 02_training "
+                             f"(ops {train['ops']}, adapters {train['adapters']}) does not train; a composer needs "
+                             f"its callees' executors too (sub: add, reflection, left_mask; mul: add, less_than; "
+                             f"div: add, greater_than)")
 
 
 def _add_model_checks(runs: list[PlannedRun]) -> None:

@@ -130,27 +130,34 @@ def test_paper_profile_needs_a_local_base_model(tmp_path):
     assert f"04_rfft.rfft_model={llama2}" in env.params["check_models"]
 
 
-def test_stop_at_exact_names_adapters_of_the_ops_and_needs_eval_every():
+def test_stop_at_exact_names_adapters_and_needs_eval_every():
     from caef_lib.notebook_params import TrainingParams
 
     P = validate(TrainingParams, {"stop_at_exact": {"add": 1.0, "add_aligner": 0.95}, "eval_every": 250})
     assert P.train_config("add").stop_at_exact == 1.0 and P.train_config("add_direct").stop_at_exact == 0.0
-    with pytest.raises(ParameterError, match="'mul' is not an adapter of ops"):
-        validate(TrainingParams, {"stop_at_exact": {"mul": 1.0}, "eval_every": 250})
+    # another operator's adapter is left alone (a profile's settings hold with -p ops=[add]); a typo is not
+    assert validate(TrainingParams, {"stop_at_exact": {"mul": 1.0}, "eval_every": 250}).train_config(
+        "add").stop_at_exact == 0.0
+    for setting in ("stop_at_exact", "adapter_steps"):
+        with pytest.raises(ParameterError, match=f"{setting}: 'add_alinger' is not an adapter of any operator"):
+            validate(TrainingParams, {setting: {"add_alinger": 1}, "eval_every": 250})
     with pytest.raises(ParameterError, match="needs eval_every"):
         validate(TrainingParams, {"stop_at_exact": {"add": 1.0}})
     with pytest.raises(ParameterError, match="exact match in"):
         validate(TrainingParams, {"stop_at_exact": {"add": 2}, "eval_every": 250})
 
 
-def test_adapter_init_names_two_adapters_of_the_ops_without_a_cycle():
+def test_adapter_init_names_two_adapters_without_a_cycle():
     from caef_lib.notebook_params import TrainingParams
 
     ops = {"ops": ["add", "sub"]}
     P = validate(TrainingParams, {**ops, "adapter_init": {"sub_aligner": "add_aligner", "sub": "add"}})
     assert P.adapter_init == {"sub_aligner": "add_aligner", "sub": "add"}
-    with pytest.raises(ParameterError, match="adapter_init: 'mul_aligner'"):
-        validate(TrainingParams, {**ops, "adapter_init": {"mul_aligner": "add_aligner"}})
+    validate(TrainingParams, {**ops, "adapter_init": {"mul_aligner": "add_aligner"}})  # mul is not trained here
+    with pytest.raises(ParameterError, match="'sub_aligner' starts from 'mul_aligner', which ops"):
+        validate(TrainingParams, {**ops, "adapter_init": {"sub_aligner": "mul_aligner"}})
+    with pytest.raises(ParameterError, match="adapter_init: 'sub_alinger' is not an adapter"):
+        validate(TrainingParams, {**ops, "adapter_init": {"sub_alinger": "add_aligner"}})
     with pytest.raises(ParameterError, match="adapter_init: 'sub'"):
         validate(TrainingParams, {**ops, "adapter_init": {"sub": "sub"}})
     with pytest.raises(ParameterError, match="a cycle"):
@@ -197,6 +204,21 @@ def test_the_notebooks_choices_are_the_librarys_own():
     assert set(_choices(p.LeaveSquareOutParams, "tasks")) == set(tasks.TASKS)
     assert set(_choices(p.TracesParams, "ops")) - {"all"} == set(MACHINES)
     assert set(_choices(p.RfftParams, "formats")) == set(formats.FORMATS)
+
+
+def test_the_default_profile_runs_with_fewer_operators():
+    """The README's examples: -p ops=[add] leaves the default's settings for the other operators unused instead of
+    refusing them."""
+    for ops in ("[add]", "[add,sub,reflection,left_mask]"):
+        runs = {r.name: r for r in runner.plan("default", overrides=[f"ops={ops}"])}
+        assert runs["02_training"].params["ops"] == runs["01_traces"].params["ops"] == ops[1:-1].split(",")
+    runner.plan("default", overrides=["lr=2e-5", "02.adapter_steps={add: 1000}", "05.n=10"])
+    # SUB CALLs REFLECTION and LEFT_MASK: notebook 05 would stop at its adapter lookup after 02's training
+    with pytest.raises(ParameterError, match="needs adapter.s. left_mask, reflection that 02_training"):
+        runner.plan("default", overrides=["ops=[add,sub]"])
+    runner.plan("default", only=["05"], overrides=["ops=[add,sub]"])  # 05 alone: adapters of an earlier run
+    with pytest.raises(ParameterError, match="evaluates base_model 'tiny-gpt2'"):
+        runner.plan("default", overrides=["05.base_model=tiny-gpt2"])
 
 
 @pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
