@@ -24,7 +24,9 @@ from .machines import MACHINES
 from .machines.tape import MalformedText, split_lines
 from .notebook_params import DEVICES
 
-MAX_DIGITS = 2000  # operands past this are beyond any model's context (and Python's 4,300-digit str limit for long_div's 2N)
+# operands past this are beyond any model's context (and long_div's 2N-digit dividend past Python's 4,300-digit
+# limit on int/str conversion)
+MAX_DIGITS = 2000
 
 
 class UsageError(Exception):

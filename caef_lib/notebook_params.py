@@ -107,15 +107,15 @@ class TrainingParams(Common):
     lora_r: int = param(64, min=1, help="LoRA rank (paper recipe: 8; the default CPU profile's choice: "
                                         "docs/tiny-models.md)")
     lora_alpha: int = param(64, min=1, help="LoRA alpha (scale = alpha / r)")
-    lora_dropout: float = param(0.0, min=0.0, max=0.9)
+    lora_dropout: float = param(0.0, min=0.0, max=0.9, help="LoRA dropout (the RFFT Llama recipe: 0.05)")
     lora_targets: str = param("all-linear", help="'default' (q_proj,v_proj; GPT-2: c_attn), 'all-linear', or a "
                                                  "comma-separated list of module names")
     lr: float = param(3e-3, min=0.0, help="peak learning rate (AdamW)")
-    weight_decay: float = param(0.0, min=0.0)
+    weight_decay: float = param(0.0, min=0.0, help="AdamW weight decay of the adapters")
     adam_beta2: float = param(0.999, min=0.0, max=0.99999, help="AdamW beta2 (torch default 0.999; the tiny "
                                                                  "CPU profiles use 0.98)")
     schedule: str = param("cosine", choices=("cosine", "linear", "constant"), help="decay after the warm-up")
-    warmup_ratio: float = param(0.03, min=0.0, max=0.5)
+    warmup_ratio: float = param(0.03, min=0.0, max=0.5, help="share of the steps with a linear warm-up")
     max_grad_norm: float = param(1.0, min=0.0, help="gradient clipping (0 = off)")
     epochs: int = param(1, min=1, help="passes over the data when max_steps is 0")
     max_steps: int = param(300, min=0, help="optimizer steps per adapter (0 = epochs decide)")
@@ -249,11 +249,12 @@ class LeaveSquareOutParams(Common):
     weight_decay: float = param(0.1, min=0.0, help="AdamW weight decay (the paper's recipe: 0)")
     adam_beta2: float = param(0.98, min=0.0, max=0.99999, help="AdamW beta2 (the paper's recipe: 0.999)")
     max_grad_norm: float = param(1.0, min=0.0, help="gradient clipping (0 = off, as in the paper's recipe)")
-    batch_size: int = param(64, min=1)
+    batch_size: int = param(64, min=1, help="training rows per optimizer step (the paper's recipe: 30)")
     max_steps: int = param(1800, min=0, help="optimizer steps of a direct-answer model (0 = epochs decide)")
     scratchpad_steps: int = param(1000, min=0, help="optimizer steps of a scratchpad model (0 = epochs decide)")
     epochs: int = param(1, min=1, help="passes over the training cells when the steps are 0 (the paper: 100)")
-    warmup_ratio: float = param(0.03, min=0.0, max=0.5)
+    warmup_ratio: float = param(0.03, min=0.0, max=0.5,
+                                help="share of the steps with a linear warm-up (the paper's recipe: 0.01)")
     loss_on: str = param("answer", choices=("answer", "all"),
                          help="loss on the answer, or on every token (the released recipe, prompt included)")
     samples: int = param(10, min=0, max=100, help="sampled answers per cell (temperature 1, top-k 50; 0 = none)")
@@ -272,7 +273,7 @@ class LeaveSquareOutParams(Common):
                                            help="operand lengths at which the leading columns the executor got "
                                                 "wrong on the grid are tested again, far from the square")
     caef_column_n: int = param(30, min=1, help="problems per leading column and length")
-    eval_batch_size: int = param(256, min=1)
+    eval_batch_size: int = param(256, min=1, help="grid cells (and CAEF problems) generated at once")
 
     def check(self) -> None:
         from .lso.splits import SplitError, parse_split
@@ -367,12 +368,12 @@ class RfftParams(Common):
     method: str = param("full", choices=("full", "lora"),
                         help="full fine-tuning (tiny models from scratch) or LoRA (the paper's Llama-2 recipe)")
     lr: float = param(3e-3, min=0.0, help="peak learning rate (the paper's Llama recipe: 2e-5)")
-    weight_decay: float = param(0.1, min=0.0)
+    weight_decay: float = param(0.1, min=0.0, help="AdamW weight decay (the paper's Llama recipe: 0)")
     adam_beta2: float = param(0.98, min=0.0, max=0.99999, help="AdamW beta2 (the paper's recipe: 0.999)")
-    batch_size: int = param(16, min=1)
-    lora_r: int = param(8, min=1)
-    lora_alpha: int = param(16, min=1)
-    lora_dropout: float = param(0.05, min=0.0, max=1.0)
+    batch_size: int = param(16, min=1, help="training rows per optimizer step (the paper's Llama recipe: 1)")
+    lora_r: int = param(8, min=1, help="LoRA rank with method=lora (the paper's recipe: 8)")
+    lora_alpha: int = param(16, min=1, help="LoRA alpha with method=lora (scale = alpha / r)")
+    lora_dropout: float = param(0.05, min=0.0, max=1.0, help="LoRA dropout with method=lora")
     pack: bool = param(True, help="pack several samples per row (no padding; each attends only to itself)")
     generic_steps: int = param(0, min=0,
                                help="steps of generic list/number pre-training of the tiny base on 1 to the "
@@ -388,8 +389,9 @@ class RfftParams(Common):
                                     "notebook's training problems")
     caef_steps: dict[str, int] = param({"add": 2500, "add_aligner": 3000},
                                        help="LoRA steps of the CAEF adapters when caef_adapters=train")
-    caef_lora_r: int = param(16, min=1)
-    eval_batch_size: int = param(64, min=1)
+    caef_lora_r: int = param(16, min=1, help="LoRA rank of the CAEF adapters when caef_adapters=train")
+    eval_batch_size: int = param(64, min=1,
+                                 help="test problems generated at once (a long RFFT trace's KV cache grows with it)")
 
     def check(self) -> None:
         from .params import BUILTIN_MODELS, ParameterError

@@ -6,8 +6,9 @@
 
 `metadata.json` is written last and atomically, and a new run removes the previous one's as it starts, so its
 presence marks a complete result: a later notebook calls `require(paths, "01_traces")` and gets a clear error,
-not a half-written table (or a mix of two runs' tables), when the upstream notebook has not finished. Headline tables (`headline=True`: what this notebook measured) are listed in
-metadata.json and shown in the run's report card, results/<profile>/report.md (`caef_lib.report`).
+not a half-written table (or a mix of two runs' tables), when the upstream notebook has not finished. Headline
+tables (`headline=True`: what this notebook measured) are listed in metadata.json and shown in the run's report
+card, results/<profile>/report.md (`caef_lib.report`).
 """
 from __future__ import annotations
 
