@@ -268,11 +268,16 @@ class LeaveSquareOutParams(Common):
     caef_steps: dict[str, int] = param({"add": 2500, "add_aligner": 3000},
                                        help="LoRA steps of the CAEF probe's adapters when caef_adapters=train")
     caef_lora_r: int = param(16, min=1, help="LoRA rank of the CAEF probe's adapters when caef_adapters=train")
-    caef_margin: int = param(5, min=1, max=40, help="CAEF is run on the square and this many cells around it")
+    caef_margin: int = param(5, min=1, max=40,
+                             help="CAEF (and RFFT) are run on the square and this many cells around it")
     caef_column_lengths: list[int] = param([3, 4], min=3, max=100,
                                            help="operand lengths at which the leading columns the executor got "
                                                 "wrong on the grid are tested again, far from the square")
     caef_column_n: int = param(30, min=1, help="problems per leading column and length")
+    rfft: bool = param(False, help="also train RFFT (notebook 04's rule-following format, tokenizer and tiny-llama, "
+                                   "from scratch) on the addition square split's training cells and run it on the "
+                                   "square and caef_margin cells around it")
+    rfft_steps: int = param(600, min=1, help="optimizer steps of the RFFT probe model (notebook 04's RFFT: 600)")
     eval_batch_size: int = param(256, min=1, help="grid cells (and CAEF problems) generated at once")
 
     def check(self) -> None:
@@ -291,6 +296,10 @@ class LeaveSquareOutParams(Common):
                 isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.caef_steps.values()):
             raise ParameterError(f"caef_steps: {self.caef_steps!r}; give {{add: steps, add_aligner: steps}}, "
                                  f"steps >= 1")
+        square = "addition" in self.tasks and any(s.startswith("1hole") for s in self.split_names("addition"))
+        if self.rfft and not square:
+            raise ParameterError("rfft=true runs RFFT on the addition square: add 'addition' to tasks and a 1hole "
+                                 "split to splits, or rfft=false")
 
     def train_config(self, scratchpad: bool):
         """The `training.TrainConfig` of one probe model: every weight trained."""
@@ -311,6 +320,23 @@ class LeaveSquareOutParams(Common):
 
         return preset("tiny_lora", lora_r=self.caef_lora_r, lora_alpha=self.caef_lora_r,
                       max_steps=self.caef_steps[adapter], seed=self.seed)
+
+    def rfft_config(self):
+        """The `TrainConfig` of the RFFT probe model: notebook 04's RFFT recipe (every weight, batch 16, packed
+        rows, loss on the answer) with this notebook's optimizer settings and `rfft_steps`."""
+        from .training import TrainConfig
+
+        cfg = TrainConfig(method="full", lr=self.lr, weight_decay=self.weight_decay, adam_betas=(0.9, self.adam_beta2),
+                          max_grad_norm=self.max_grad_norm, batch_size=16, max_steps=self.rfft_steps, epochs=1,
+                          warmup_ratio=0.03, loss_on="answer", bucket=False, pack=True, max_length=4096,
+                          checkpoint_every=200, seed=self.seed)
+        cfg.check()
+        return cfg
+
+    def rfft_arch(self) -> dict:
+        """The RFFT probe's tiny-llama: this notebook's n_layer and n_embd (notebook 04's default size)."""
+        return dict(hidden_size=self.n_embd, intermediate_size=3 * self.n_embd, num_hidden_layers=self.n_layer,
+                    max_position_embeddings=8192)
 
     def plan(self) -> list[dict]:
         """The probe models to train: a row per task, split, format (scratchpad: square splits of tasks that have

@@ -296,3 +296,26 @@ def test_columns_elsewhere_tells_a_digit_fact_from_the_square():
     assert "5+5+0" in {c for c, _ in table} and "1+1+0" not in {c for c, _ in table}
     assert table[("5+5+0", "square")] == (0, 16)  # a, b in 50-53: the square's cells with that leading column
     assert table[("5+5+0", "margin")][0] == 0 and table[("5+5+0", "3 digits")] == (0, 10)  # the fact, anywhere
+
+
+def test_rfft_square_probe_trains_on_the_split_and_answers_the_square(tmp_path, one_thread):
+    """RFFT on the square: a model trained (2 steps) on the split's training cells only, answering the square and
+    the cells around it; the square is held out, the cells around it are training cells of the split."""
+    from caef_lib.lso.rfft_probe import rfft_square_probe
+    from caef_lib.notebook_params import LeaveSquareOutParams
+    from caef_lib.params import validate
+
+    P = validate(LeaveSquareOutParams, {"splits": ["1hole_(50, 50)_2_25_0-100"], "rfft": True, "rfft_steps": 2,
+                                        "n_layer": 1, "n_embd": 32})
+    out = rfft_square_probe(P.split_names("addition")[0], tmp_path, P.rfft_config(), arch=P.rfft_arch(), margin=1,
+                            progress=False)
+    cells = out["cells"]
+    assert len(cells) == 7 * 7 and set(cells["format"]) == set(cells["vocabulary"]) == {"rfft"}
+    square = (cells["a"] - 50).abs().le(2) & (cells["b"] - 50).abs().le(2)
+    assert (~cells["in_train"] == square).all()  # held out: the square, and nothing else
+    rows = {r["region"]: r for r in out["summary"]}
+    assert rows["square"]["cells"] == 25 and rows["outside"]["cells"] == 24 and rows["centre"]["cells"] == 9
+    assert set(cells["greedy"].unique()) <= {0.0, 1.0} and cells["sampled"].isna().all()
+    assert out["train"].summary["steps"] == 2 and (tmp_path / "1hole_(50, 50)_2_25_0-100" / "rfft").is_dir()
+    with pytest.raises(Exception, match="rfft=true runs RFFT on the addition square"):
+        validate(LeaveSquareOutParams, {"splits": ["random"], "rfft": True})

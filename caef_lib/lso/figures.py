@@ -11,7 +11,8 @@ from ..results import MissingResults
 
 NOTEBOOK = "03_leave_square_out"
 CMAP = "YlGnBu"  # the paper's test-square colours: 0 = pale yellow, 1 = dark blue
-CAEF_NAMES = {"caef": "CAEF, whole process", "caef_executor": "CAEF, executor alone"}
+CAEF_NAMES = {"caef": "CAEF, whole process", "caef_executor": "CAEF, executor alone", "rfft": "RFFT (rule in prompt)"}
+SQUARE_ONLY = {"caef", "rfft"}  # vocabularies of the probes run on the square and around it only, not the whole grid
 
 
 def _load(paths, name: str):
@@ -62,7 +63,7 @@ def heatmaps(paths):
     """Greedy accuracy on every cell of the grid, one panel per trained model; held-out squares in red."""
     from .tasks import get_task
 
-    runs = [(k, g) for k, g in _runs(_load(paths, "cells.parquet")) if k["vocabulary"] != "caef"]
+    runs = [(k, g) for k, g in _runs(_load(paths, "cells.parquet")) if k["vocabulary"] not in SQUARE_ONLY]
     if not runs:
         raise MissingResults("no probe run in the saved results")
     fig, axes, _ = panel_grid(len(runs), size=(3.6, 3.5))
@@ -81,9 +82,9 @@ def heatmaps(paths):
 @figure("lso_square_zoom", notebook=NOTEBOOK)
 def square_zoom(paths):
     """The first single square of each task and the cells around it, every format side by side (direct,
-    scratchpad, CAEF's whole process, its executor alone): greedy accuracy on top, the sampled protocol below
+    scratchpad, CAEF's whole process, its executor alone, RFFT): greedy accuracy on top, the sampled protocol below
     (where measured: white = not sampled); the red outline is the held-out square, and a title's "square ...
-    right" counts its held-out cells only."""
+    right" counts its held-out cells only (greedy: cells right of cells; sampled: the share of the answers)."""
     import matplotlib.pyplot as plt
 
     cells = _load(paths, "cells.parquet")
@@ -114,12 +115,14 @@ def square_zoom(paths):
             _outline(ax, [s])
             mean = inside[measure].mean()
             name = CAEF_NAMES.get(k["format"], f"{k['format']} ({k['vocabulary']} tokens)")
-            if mean != mean:  # nothing measured here (CAEF is driven greedily)
+            if mean != mean:  # nothing measured here (CAEF and RFFT are driven greedily)
                 ax.axis("off")
                 ax.text(0.5, 0.5, f"{name}:\nno {measure} answers", ha="center", va="center", fontsize=8,
                         transform=ax.transAxes)
                 continue
-            ax.set_title(f"{k['task']}: {name}\n{measure}, square {mean:.0%} right", fontsize=8)
+            right = (f"{int(inside[measure].sum())}/{inside[measure].notna().sum()}" if measure == "greedy"
+                     else f"{mean:.1%}")  # a count: 440/441 is not "100 %"
+            ax.set_title(f"{k['task']}: {name}\n{measure}, square {right} right", fontsize=8)
             ax.tick_params(labelsize=7)
     fig.colorbar(im, ax=axes, shrink=0.8, label="accuracy")
     return fig
