@@ -40,6 +40,7 @@ from .machines import expression, get
 from .machines.tape import MalformedText
 
 MODES = ("full", "executor", "aligner_input", "aligner_output", "direct")
+SINGLE_CALL_MODES = ("aligner_input", "aligner_output", "direct")  # one call: `SingleCall`, operators with a symbol
 
 
 @lru_cache(maxsize=1 << 14)
@@ -108,7 +109,7 @@ def make_process(op: str, a: int, b: int | None, mode: str):
         return Process(op, a, b, alignment=True)
     if mode == "executor":
         return Process(op, a, b, alignment=False)
-    if mode in ("aligner_input", "aligner_output", "direct"):
+    if mode in SINGLE_CALL_MODES:
         return SingleCall(op, a, b, mode)
     raise ValueError(f"mode {mode!r}: use one of {', '.join(MODES)}")
 

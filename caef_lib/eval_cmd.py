@@ -75,7 +75,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     if not ops or unknown:
         raise UsageError(f"--ops: unknown operator(s) {', '.join(unknown) or '(none given)'}; "
                          f"known: {', '.join(sorted(MACHINES))}, or all")
-    if (args.mode.startswith("aligner") or args.mode == "direct") and any(MACHINES[o].symbol is None for o in ops):
+    if args.mode in be.SINGLE_CALL_MODES and any(MACHINES[o].symbol is None for o in ops):
         raise UsageError(f"--mode {args.mode}: {', '.join(o for o in ops if MACHINES[o].symbol is None)} "
                          f"(operators with no aligner and no direct-answer baseline)")
     if args.mode == "step":
@@ -115,19 +115,18 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def read_steps(path: str, n: int) -> list[dict]:
-    """The first `n` {"prompt", "response"} lines of a JSONL file (a malformed line is a UsageError)."""
+def read_steps(path: str, n: int, op: str) -> list[dict]:
+    """The first `n` {"prompt", "response"} lines of a JSONL file of `op`'s executor steps (a malformed line, or a
+    line that is no step of that executor, is a UsageError)."""
     out = []
-    with open(Path(path).expanduser(), encoding="utf-8") as f:
-        for i in range(1, 1 << 62):
+    with open(Path(path).expanduser(), "rb") as f:  # bytes, decoded line by line: an error names its own line
+        for i, raw in enumerate(f, 1):
             if len(out) >= n:
                 break
             try:
-                line = f.readline()
+                line = raw.decode("utf-8")
             except UnicodeDecodeError:
                 raise UsageError(f"--steps-file line {i}: not UTF-8 text") from None
-            if not line:
-                break
             if not line.strip():
                 continue
             try:
@@ -137,10 +136,13 @@ def read_steps(path: str, n: int) -> list[dict]:
                 raise UsageError(f"--steps-file line {i}: not a JSON object with prompt and response") from None
             try:
                 split_lines(out[-1]["response"], (2, 4))
+                ok = be.expected_answer(op, out[-1]["prompt"]) is not None
             except MalformedText:
-                raise UsageError(f"--steps-file line {i}: its response is not an executor step (a state line and "
-                                 f"a command line; an aligner's file is evaluated with --mode aligner_input or "
-                                 f"aligner_output)") from None
+                ok = False
+            if not ok:
+                raise UsageError(f"--steps-file line {i}: not a step of the {op} executor (a state and a command "
+                                 f"for {op.upper()} in the prompt and the response; an aligner's file is evaluated "
+                                 f"with --mode aligner_input or aligner_output)")
     if not out:
         raise UsageError("--steps-file has no lines")
     return out
@@ -156,8 +158,8 @@ def needed_adapters(problems, modes) -> list[str]:
     for mode in modes:
         seen_ops: dict[str, int] = {}
         for op, a, b in problems:
-            if seen_ops.get(op, 0) >= 3 or (mode != "executor" and MACHINES[op].symbol is None):
-                continue  # reflection and left_mask have the executor mode only (no aligner, no direct answer)
+            if seen_ops.get(op, 0) >= 3 or (mode in be.SINGLE_CALL_MODES and MACHINES[op].symbol is None):
+                continue  # reflection and left_mask have no aligner and no direct answer (full: the executor)
             seen_ops[op] = seen_ops.get(op, 0) + 1
             p = drive(be.make_process(op, a, b, mode), lambda adapter, prompt: be.oracle_model(
                 [be.Request(0, 0, adapter, prompt)])[0])
@@ -228,11 +230,14 @@ def build_model(model: str, problems, modes, *, profile: str = "default", adapte
     from .params import ParameterError
 
     try:
-        resolve_device(device)
+        resolve_device(device)  # no GPU for device=cuda: a RuntimeError that is the user's to fix
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    try:
         hf_model, tokenizer = load_base(base, device)
         for name in needed:
             hf_model = load_trained(hf_model, folders[name], name, device)
-    except (ModelError, ParameterError, RuntimeError, OSError) as e:  # a folder that is not a model, no GPU, ...
+    except (ModelError, ParameterError, OSError) as e:  # a folder that is not a model, an unreadable file, ...
         raise UsageError(" ".join(str(e).split())) from None
     return be.HFModel(hf_model, tokenizer, batch_size=min(batch_size, 256), decoding=decoding)
 
@@ -241,7 +246,7 @@ def main(argv: list[str]) -> int:
     try:
         args = parse(argv)
         problems = {(op, d): be.draw_problems(op, d, args.n, args.seed) for op in args.op_list for d in args.digit_list}
-        steps = read_steps(args.steps_file, args.n) if args.mode == "step" else []
+        steps = read_steps(args.steps_file, args.n, args.op_list[0]) if args.mode == "step" else []
         sample = [p for ps in problems.values() for p in ps] or be.draw_problems(args.op_list[0], 2, 1)
         model = build_model(args.model, sample, "executor" if args.mode == "step" else args.mode,
                             profile=args.profile, adapters=args.adapters or "", adapter_map=args.adapter_map or "",

@@ -7,6 +7,7 @@ the old file or no file, never a truncated one that a later notebook would take 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -16,13 +17,25 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+@functools.lru_cache(maxsize=1)
 def _umask() -> int:
+    """The process's umask: read from /proc on Linux; elsewhere set and restored (process-wide for an instant)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
-FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp's own 0600 would hide results from others)
+def give_default_mode(fd: int) -> None:
+    """Give a temporary file made by mkstemp (mode 0600) the mode open() would have given it, so that a result
+    replaced into place is as readable as any other file; a file system without modes (vfat, some mounts) keeps
+    its own."""
+    if hasattr(os, "fchmod"):
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o666 & ~_umask())
 
 
 @contextlib.contextmanager
@@ -39,7 +52,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
                        newline=None if binary else "") as f:
             yield f
             f.flush()
-            os.fchmod(f.fileno(), FILE_MODE)
+            give_default_mode(f.fileno())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -161,9 +161,14 @@ class TrainingParams(Common):
 
         # per-adapter settings may name adapters of operators this run does not train (a profile's settings for
         # every operator still hold with -p ops=[add]); a name that is no adapter of any operator is a typo
-        suffixes = ("", "_aligner", "_direct")
-        names = {f"{op}{suffix}" for op in self.ops for suffix in suffixes}
-        known = {f"{op}{suffix}" for op in TRACE_OPS if op != "all" for suffix in suffixes}
+        from .machines import MACHINES
+
+        def adapters_of(ops):  # an executor each; an aligner and a direct answer for the operators with a symbol
+            return {f"{op}{suffix}" for op in ops
+                    for suffix in ("", *(("_aligner", "_direct") if MACHINES[op].symbol else ()))}
+
+        names = adapters_of(self.ops)
+        known = adapters_of(o for o in TRACE_OPS if o != "all")
 
         def adapter_name(setting: str, name) -> None:
             if name not in known:
@@ -277,7 +282,8 @@ class LeaveSquareOutParams(Common):
     rfft: bool = param(False, help="also train RFFT (notebook 04's rule-following format, tokenizer and tiny-llama, "
                                    "from scratch) on the addition square split's training cells and run it on the "
                                    "square and caef_margin cells around it")
-    rfft_steps: int = param(600, min=1, help="optimizer steps of the RFFT probe model (notebook 04's RFFT: 600)")
+    rfft_steps: int = param(600, min=1, help="optimizer steps of the RFFT probe model (notebook 04's RFFT: 600); "
+                                             "the rest of its recipe is notebook 04's defaults")
     eval_batch_size: int = param(256, min=1, help="grid cells (and CAEF problems) generated at once")
 
     def check(self) -> None:
@@ -322,21 +328,13 @@ class LeaveSquareOutParams(Common):
                       max_steps=self.caef_steps[adapter], seed=self.seed)
 
     def rfft_config(self):
-        """The `TrainConfig` of the RFFT probe model: notebook 04's RFFT recipe (every weight, batch 16, packed
-        rows, loss on the answer) with this notebook's optimizer settings and `rfft_steps`."""
-        from .training import TrainConfig
-
-        cfg = TrainConfig(method="full", lr=self.lr, weight_decay=self.weight_decay, adam_betas=(0.9, self.adam_beta2),
-                          max_grad_norm=self.max_grad_norm, batch_size=16, max_steps=self.rfft_steps, epochs=1,
-                          warmup_ratio=0.03, loss_on="answer", bucket=False, pack=True, max_length=4096,
-                          checkpoint_every=200, seed=self.seed)
-        cfg.check()
-        return cfg
+        """The `TrainConfig` of the RFFT probe model: notebook 04's RFFT recipe (its defaults: every weight, its
+        optimizer, batch 16, packed rows, loss on the answer; not this notebook's probe settings), `rfft_steps`."""
+        return RfftParams(seed=self.seed, steps={"rfft": self.rfft_steps}).train_config("rfft")
 
     def rfft_arch(self) -> dict:
-        """The RFFT probe's tiny-llama: this notebook's n_layer and n_embd (notebook 04's default size)."""
-        return dict(hidden_size=self.n_embd, intermediate_size=3 * self.n_embd, num_hidden_layers=self.n_layer,
-                    max_position_embeddings=8192)
+        """The RFFT probe's tiny-llama: notebook 04's, sized by this notebook's n_layer and n_embd."""
+        return RfftParams(hidden=self.n_embd, n_layer=self.n_layer).arch()
 
     def plan(self) -> list[dict]:
         """The probe models to train: a row per task, split, format (scratchpad: square splits of tasks that have

@@ -63,7 +63,7 @@ def available_profiles(folder: Path = PROFILES_DIR) -> list[str]:
 
 def load_profile(profile: str, folder: Path = PROFILES_DIR) -> dict:
     path = folder / f"{profile}.yaml"
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", profile) or not path.is_file():
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", profile) or not path.is_file():  # a name, not a path
         raise ParameterError(f"unknown profile {profile!r}; available: {', '.join(available_profiles(folder))}")
     data = yaml.safe_load(path.read_text()) or {}
     unknown = set(data) - {"description", "common", "notebooks"}
@@ -167,9 +167,10 @@ def plan(profile: str, *, only: list[str] = (), start: str | None = None, overri
 
 
 def _check_tables_against_training(runs: list[PlannedRun]) -> None:
-    """With notebooks 02 and 05 in one run, 05 evaluating 02's adapters must ask only for adapters 02 trains (a
-    composer's callees included: SUB CALLs REFLECTION and LEFT_MASK), on 02's base; otherwise the run would stop
-    at 05's adapter lookup after all of 02's training."""
+    """With notebooks 02 and 05 in one run, 05 evaluating 02's adapters must find every adapter it asks for (a
+    composer's callees included: SUB CALLs REFLECTION and LEFT_MASK) trained by 02 in this run or already on disk
+    from an earlier one, on 02's base; otherwise the run would stop at 05's adapter lookup after all of 02's
+    training. Which adapters a run needs does not depend on the operands' length, so 3-digit problems stand in."""
     by_name = {r.name: r.params for r in runs}
     train, tables = by_name.get("02_training"), by_name.get("05_caef_tables")
     if not train or not tables or tables["model"] != "trained" or tables["adapters_dir"] or tables["adapter_map"]:
@@ -178,20 +179,28 @@ def _check_tables_against_training(runs: list[PlannedRun]) -> None:
     from .adapters import ADAPTER_KINDS
     from .caef_tables import needed_modes
     from .eval_cmd import needed_adapters
+    from .models import model_root
+    from .paths import KitPaths
 
-    if tables["base_model"] != train["base_model"]:
+    def same(base: str) -> str:
+        return base if "/" not in base and "\\" not in base else str(Path(base).expanduser().resolve())
+
+    if same(tables["base_model"]) != same(train["base_model"]):
         raise ParameterError(f"05_caef_tables evaluates base_model {tables['base_model']!r} but 02_training trains "
                              f"{train['base_model']!r}: give both with -p base_model=...")
-    ops = list(dict.fromkeys(o for op in tables["ops"] for o in (be.ALL if op == "all" else [op])))
-    problems = [p for op in ops for p in be.draw_problems(op, min(tables["lengths"]), 3, tables["seed"])]
-    needed = needed_adapters(problems, needed_modes(ops, tables["direct"], tables["components"]))
+    T = validate(NOTEBOOK_PARAMS["05_caef_tables"], tables, notebook="05_caef_tables")
+    ops = T.op_list()
+    problems = [p for op in ops for p in be.draw_problems(op, min(3, *T.lengths), 3, T.seed)]
+    needed = needed_adapters(problems, needed_modes(ops, T.direct, T.components))
     trained = {ADAPTER_KINDS[kind][0].format(op=op) for op in train["ops"] for kind in train["adapters"]}
-    missing = [n for n in needed if n not in trained]
+    root = model_root(KitPaths.of(train["profile"], train.get("output_root") or None), train["base_model"])
+    missing = [n for n in needed if n not in trained and not (root / n / "adapter_config.json").is_file()]
     if missing:
-        raise ParameterError(f"05_caef_tables (ops {ops}) needs adapter(s) {', '.join(missing)} that 02_training "
-                             f"(ops {train['ops']}, adapters {train['adapters']}) does not train; a composer needs "
-                             f"its callees' executors too (sub: add, reflection, left_mask; mul: add, less_than; "
-                             f"div: add, greater_than)")
+        raise ParameterError(f"05_caef_tables (ops {ops}) needs adapter(s) {', '.join(missing)}, which 02_training "
+                             f"(ops {train['ops']}, adapters {train['adapters']}) does not train and {root} does "
+                             f"not hold; a composer needs its callees' executors too (sub: add, reflection, "
+                             f"left_mask; mul: add, less_than; div: add, greater_than). Add them to 02's ops, "
+                             f"narrow 05's (-p 05.ops=..., 05.direct=false), or run 05 on its own (--only 05)")
 
 
 def _add_model_checks(runs: list[PlannedRun]) -> None:

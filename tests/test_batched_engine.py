@@ -71,6 +71,16 @@ def test_noise_is_drawn_afresh_for_every_problem_not_every_index():
     assert 30 < len(faulted("add")) < 90
 
 
+def test_the_adapters_a_run_needs():
+    from caef_lib.eval_cmd import needed_adapters
+
+    reflection = be.draw_problems("reflection", 3, 3, seed=0)
+    assert needed_adapters(reflection, "full") == needed_adapters(reflection, "executor") == ["reflection"]
+    assert needed_adapters(reflection, ["direct", "aligner_input"]) == []  # it has neither
+    assert needed_adapters(be.draw_problems("sub", 3, 3, seed=0), "full") == [
+        "add", "left_mask", "reflection", "sub", "sub_aligner"]
+
+
 def test_a_wrong_direct_answer_is_its_own_kind():
     rows = be.run(be.draw_problems("add", 3, 20, seed=0), be.NoisyOracle(1.0, seed=0), mode="direct")
     assert {r["first_wrong_kind"] for r in rows} == {"direct"} and not any(r["correct"] for r in rows)
@@ -305,9 +315,17 @@ def test_step_mode_scores_single_transitions_from_a_file(tmp_path):
     assert bad.returncode == 2 and "--steps-file" in bad.stderr
     text = _eval("--model", "oracle", "--mode", "step", "--steps-file", str(path), "--ops", "add", "--n", "5")
     assert text.returncode == 0 and "5/5" in text.stdout, text.stderr  # the readable table has no digits column
-    (tmp_path / "aligner.jsonl").write_text(json.dumps({"prompt": "45+67=", "response": "45+67=112"}) + "\n")
+    aligner_q0 = run_oracle("add", 45, 67)["calls"][0]  # aligner(I): "45+67=" -> the first state (two lines)
+    (tmp_path / "aligner.jsonl").write_text(json.dumps({"prompt": "45+67=", "response": aligner_q0["answer"]}) + "\n")
+    sub = next(c for c in run_oracle("sub", 45, 12)["calls"] if c["executor"] == "sub")
+    (tmp_path / "sub.jsonl").write_text(json.dumps({"prompt": sub["prompt"], "response": sub["answer"]}) + "\n")
     (tmp_path / "latin1.jsonl").write_bytes(b"\xff\xfe\n")
-    for name, message in (("aligner.jsonl", "not an executor step"), ("latin1.jsonl", "not UTF-8")):
+    (tmp_path / "late.jsonl").write_bytes(path.read_bytes()[:10_000].rsplit(b"\n", 1)[0] + b"\n\n\xff\n")
+    late = _eval("--model", "oracle", "--mode", "step", "--steps-file", str(tmp_path / "late.jsonl"), "--ops", "add",
+                 "--n", "2")
+    assert late.returncode == 0, late.stderr  # a bad byte after the lines asked for (and a blank line) is no matter
+    for name, message in (("aligner.jsonl", "not a step of the add executor"), ("sub.jsonl", "not a step of the add"),
+                          ("latin1.jsonl", "not UTF-8")):
         bad = _eval("--model", "oracle", "--mode", "step", "--steps-file", str(tmp_path / name), "--ops", "add",
                     "--n", "5")
         assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1

@@ -159,6 +159,10 @@ def test_machine_alphabet_needs_only_newline_escaping():
 # ----------------------------------------------------------------------------------- built files
 def test_every_sample_is_what_the_oracle_says(small_build):
     cfg, paths, cards = small_build
+    plain = paths.root / "plain.txt"
+    plain.write_text("x")  # the mode open() gives under this process's umask, not mkstemp's 0600
+    assert {dataset_path(paths, c["op"], c["role"], c["split"]).stat().st_mode & 0o777 for c in cards} == {
+        plain.stat().st_mode & 0o777}
     for c in cards:
         op, role, split = c["op"], c["role"], c["split"]
         m = get(op)

@@ -141,6 +141,8 @@ def test_stop_at_exact_names_adapters_and_needs_eval_every():
     for setting in ("stop_at_exact", "adapter_steps"):
         with pytest.raises(ParameterError, match=f"{setting}: 'add_alinger' is not an adapter of any operator"):
             validate(TrainingParams, {setting: {"add_alinger": 1}, "eval_every": 250})
+    with pytest.raises(ParameterError, match="'reflection_aligner' is not an adapter"):  # REFLECTION has none
+        validate(TrainingParams, {"stop_at_exact": {"reflection_aligner": 0.9}, "eval_every": 250})
     with pytest.raises(ParameterError, match="needs eval_every"):
         validate(TrainingParams, {"stop_at_exact": {"add": 1.0}})
     with pytest.raises(ParameterError, match="exact match in"):
@@ -206,45 +208,44 @@ def test_the_notebooks_choices_are_the_librarys_own():
     assert set(_choices(p.RfftParams, "formats")) == set(formats.FORMATS)
 
 
-def test_the_default_profile_runs_with_fewer_operators():
+def test_the_default_profile_runs_with_fewer_operators(tmp_path):
     """The README's examples: -p ops=[add] leaves the default's settings for the other operators unused instead of
     refusing them."""
     for ops in ("[add]", "[add,sub,reflection,left_mask]"):
-        runs = {r.name: r for r in runner.plan("default", overrides=[f"ops={ops}"])}
+        runs = {r.name: r for r in runner.plan("default", overrides=[f"ops={ops}"], output_root=tmp_path)}
         assert runs["02_training"].params["ops"] == runs["01_traces"].params["ops"] == ops[1:-1].split(",")
-    runner.plan("default", overrides=["lr=2e-5", "02.adapter_steps={add: 1000}", "05.n=10"])
-    # SUB CALLs REFLECTION and LEFT_MASK: notebook 05 would stop at its adapter lookup after 02's training
-    with pytest.raises(ParameterError, match="needs adapter.s. left_mask, reflection that 02_training"):
-        runner.plan("default", overrides=["ops=[add,sub]"])
-    runner.plan("default", only=["05"], overrides=["ops=[add,sub]"])  # 05 alone: adapters of an earlier run
+    runner.plan("default", overrides=["lr=2e-5", "02.adapter_steps={add: 1000}", "05.n=10"], output_root=tmp_path)
+
+
+def test_notebook_05_must_find_what_it_evaluates_before_notebook_02_trains(tmp_path):
+    """With 02 and 05 in one run, 05's adapters come from 02 or from an earlier run's folder; else nothing starts
+    (SUB CALLs REFLECTION and LEFT_MASK: 05 would stop at its adapter lookup after all of 02's training)."""
+    with pytest.raises(ParameterError, match="needs adapter.s. left_mask, reflection, which 02_training"):
+        runner.plan("default", overrides=["ops=[add,sub]"], output_root=tmp_path)
+    runner.plan("default", only=["05"], overrides=["ops=[add,sub]"], output_root=tmp_path)  # 05 alone: not checked
+    runner.plan("default", overrides=["ops=[add,sub]", "05.ops=[add]"], output_root=tmp_path)
+    for name in ("reflection", "left_mask"):  # an earlier run's adapters on the same base
+        folder = tmp_path / "data" / "models" / "default" / "tiny-llama" / name
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text("{}")
+    runner.plan("default", overrides=["ops=[add,sub]"], output_root=tmp_path)
     with pytest.raises(ParameterError, match="evaluates base_model 'tiny-gpt2'"):
-        runner.plan("default", overrides=["05.base_model=tiny-gpt2"])
+        runner.plan("default", overrides=["05.base_model=tiny-gpt2"], output_root=tmp_path)
 
 
 @pytest.mark.parametrize("profile", ["smoke", "default", "paper"])
-def test_notebook_05_evaluates_what_notebook_02_trains(profile, tmp_path):
-    """In every profile notebook 05 asks for no adapter notebook 02 does not train, on the same base; otherwise
-    `make study` would stop at notebook 05's adapter lookup after all the training."""
-    from caef_lib import batched_engine as be
-    from caef_lib import caef_tables
-    from caef_lib.adapters import ADAPTER_KINDS
-    from caef_lib.eval_cmd import needed_adapters
+def test_every_profile_gives_notebooks_02_and_05_one_base(profile, tmp_path):
+    """Each profile's notebook 05 evaluates its notebook 02's adapters on the same base, given by the profile
+    itself, not only by a -p base_model=... that reaches both; and the two plan together from nothing (the
+    runner's check that 05 asks only for what 02 trains)."""
     from caef_lib.notebook_params import CaefTablesParams, TrainingParams
 
     overrides = []
-    if profile == "paper":  # stand-ins for the local model folders the paper profile names
+    if profile == "paper":  # a stand-in for the local model folder the paper profile names
         (tmp_path / "llama").mkdir()
         (tmp_path / "llama" / "config.json").write_text("{}")
         overrides.append(f"base_model={tmp_path / 'llama'}")
-    runs = {r.name: r for r in runner.plan(profile, only=["02", "05"], overrides=overrides)}
-    P = validate(TrainingParams, runs["02_training"].params)
-    T = validate(CaefTablesParams, runs["05_caef_tables"].params)
-    trained = {ADAPTER_KINDS[kind][0].format(op=op) for op in P.ops for kind in P.adapters}
-    problems = [p for op in T.op_list() for p in be.draw_problems(op, min(T.lengths), 3, T.seed)]
-    needed = needed_adapters(problems, caef_tables.needed_modes(T.op_list(), T.direct, T.components))
-    assert set(needed) <= trained, sorted(set(needed) - trained)
-    assert T.model != "trained" or T.base_model == P.base_model
-    # and the profile itself gives both the same base (not only a -p base_model=... that reaches both)
+    runner.plan(profile, only=["02", "05"], overrides=overrides, output_root=tmp_path / "out")
     prof = runner.load_profile(profile)
 
     def own(notebook, cls):

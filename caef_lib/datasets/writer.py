@@ -154,6 +154,7 @@ class AssembledFile:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        io.give_default_mode(fd)
         os.ftruncate(fd, size)
         os.close(fd)
         self.size = size
