@@ -302,8 +302,7 @@ class LeaveSquareOutParams(Common):
                 isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.caef_steps.values()):
             raise ParameterError(f"caef_steps: {self.caef_steps!r}; give {{add: steps, add_aligner: steps}}, "
                                  f"steps >= 1")
-        square = "addition" in self.tasks and any(s.startswith("1hole") for s in self.split_names("addition"))
-        if self.rfft and not square:
+        if self.rfft and self.square_split() is None:
             raise ParameterError("rfft=true runs RFFT on the addition square: add 'addition' to tasks and a 1hole "
                                  "split to splits, or rfft=false")
 
@@ -326,6 +325,11 @@ class LeaveSquareOutParams(Common):
 
         return preset("tiny_lora", lora_r=self.caef_lora_r, lora_alpha=self.caef_lora_r,
                       max_steps=self.caef_steps[adapter], seed=self.seed)
+
+    def square_split(self) -> str | None:
+        """The addition split CAEF and RFFT are probed on: the first single-square split, or None."""
+        names = self.split_names("addition") if "addition" in self.tasks else []
+        return next((s for s in names if s.startswith("1hole")), None)
 
     def rfft_config(self):
         """The `TrainConfig` of the RFFT probe model: notebook 04's RFFT recipe (its defaults: every weight, its

@@ -153,27 +153,26 @@ def plan(profile: str, *, only: list[str] = (), start: str | None = None, overri
             raise ParameterError(f"-p {item!r}: write -p name=value (or -p 02.name=value for one notebook)")
         apply(f"-p {item}", {key.strip(): parse_cli_value(raw)}, strict=True)
 
-    runs = []
+    runs, validated = [], {}
     for name, path in selected:
         vals = values[name]
         vals["profile"] = profile
         if output_root is not None:
             vals["output_root"] = str(Path(output_root).resolve())
-        obj = validate(NOTEBOOK_PARAMS[name], vals, notebook=name)
-        runs.append(PlannedRun(name, path, dataclasses.asdict(obj)))
+        validated[name] = validate(NOTEBOOK_PARAMS[name], vals, notebook=name)
+        runs.append(PlannedRun(name, path, dataclasses.asdict(validated[name])))
     _add_model_checks(runs)
-    _check_tables_against_training(runs)
+    _check_tables_against_training(validated.get("02_training"), validated.get("05_caef_tables"))
     return runs
 
 
-def _check_tables_against_training(runs: list[PlannedRun]) -> None:
-    """With notebooks 02 and 05 in one run, 05 evaluating 02's adapters must find every adapter it asks for (a
-    composer's callees included: SUB CALLs REFLECTION and LEFT_MASK) trained by 02 in this run or already on disk
-    from an earlier one, on 02's base; otherwise the run would stop at 05's adapter lookup after all of 02's
-    training. Which adapters a run needs does not depend on the operands' length, so 3-digit problems stand in."""
-    by_name = {r.name: r.params for r in runs}
-    train, tables = by_name.get("02_training"), by_name.get("05_caef_tables")
-    if not train or not tables or tables["model"] != "trained" or tables["adapters_dir"] or tables["adapter_map"]:
+def _check_tables_against_training(train, tables) -> None:
+    """With notebooks 02 and 05 in one run (`train`, `tables`: their validated parameters), 05 evaluating 02's
+    adapters must find every adapter it asks for (a composer's callees included: SUB CALLs REFLECTION and
+    LEFT_MASK) trained by 02 in this run or already on disk from an earlier one, on 02's base; otherwise the run
+    would stop at 05's adapter lookup after all of 02's training. Which adapters a run needs does not depend on the
+    operands' length, so 3-digit problems stand in."""
+    if train is None or tables is None or tables.model != "trained" or tables.adapters_dir or tables.adapter_map:
         return
     from . import batched_engine as be
     from .adapters import ADAPTER_KINDS
@@ -185,19 +184,18 @@ def _check_tables_against_training(runs: list[PlannedRun]) -> None:
     def same(base: str) -> str:
         return base if "/" not in base and "\\" not in base else str(Path(base).expanduser().resolve())
 
-    if same(tables["base_model"]) != same(train["base_model"]):
-        raise ParameterError(f"05_caef_tables evaluates base_model {tables['base_model']!r} but 02_training trains "
-                             f"{train['base_model']!r}: give both with -p base_model=...")
-    T = validate(NOTEBOOK_PARAMS["05_caef_tables"], tables, notebook="05_caef_tables")
-    ops = T.op_list()
-    problems = [p for op in ops for p in be.draw_problems(op, min(3, *T.lengths), 3, T.seed)]
-    needed = needed_adapters(problems, needed_modes(ops, T.direct, T.components))
-    trained = {ADAPTER_KINDS[kind][0].format(op=op) for op in train["ops"] for kind in train["adapters"]}
-    root = model_root(KitPaths.of(train["profile"], train.get("output_root") or None), train["base_model"])
+    if same(tables.base_model) != same(train.base_model):
+        raise ParameterError(f"05_caef_tables evaluates base_model {tables.base_model!r} but 02_training trains "
+                             f"{train.base_model!r}: give both with -p base_model=...")
+    ops = tables.op_list()
+    problems = [p for op in ops for p in be.draw_problems(op, min(3, *tables.lengths), 3, tables.seed)]
+    needed = needed_adapters(problems, needed_modes(ops, tables.direct, tables.components))
+    trained = {ADAPTER_KINDS[kind][0].format(op=op) for op in train.ops for kind in train.adapters}
+    root = model_root(KitPaths.of(train.profile, train.output_root or None), train.base_model)
     missing = [n for n in needed if n not in trained and not (root / n / "adapter_config.json").is_file()]
     if missing:
         raise ParameterError(f"05_caef_tables (ops {ops}) needs adapter(s) {', '.join(missing)}, which 02_training "
-                             f"(ops {train['ops']}, adapters {train['adapters']}) does not train and {root} does "
+                             f"(ops {train.ops}, adapters {train.adapters}) does not train and {root} does "
                              f"not hold; a composer needs its callees' executors too (sub: add, reflection, "
                              f"left_mask; mul: add, less_than; div: add, greater_than). Add them to 02's ops, "
                              f"narrow 05's (-p 05.ops=..., 05.direct=false), or run 05 on its own (--only 05)")
